@@ -1,0 +1,57 @@
+# runuml: an OCI runtime that runs each container in its own User Mode Linux guest.
+# `make demo` installs everything on a fresh Debian 12 and runs a container; `make test`
+# runs the whole test suite (both as root).
+
+GO        ?= go
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib/runuml
+BIN       := bin
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+export GOFLAGS ?= -mod=mod
+
+.PHONY: all build kernel deps install uninstall demo test unit integration bench lint clean
+
+all: build
+
+# Debian packages the build, the tests and the benchmarks use.
+deps:
+	./scripts/deps.sh
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runuml ./cmd/runuml
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/runuml-init ./cmd/runuml-init
+
+# The guest kernel, cached by source version and config hash (guest/kernel/README.md).
+kernel:
+	guest/kernel/build.sh
+
+install: build kernel
+	install -D -m 0755 $(BIN)/runuml $(PREFIX)/bin/runuml
+	install -D -m 0755 $(BIN)/runuml-init $(LIBDIR)/runuml-init
+
+uninstall:
+	rm -f $(PREFIX)/bin/runuml $(LIBDIR)/runuml-init
+
+# Installs what is needed and runs a container in a UML guest.
+demo: deps install
+	./scripts/demo.sh
+
+unit:
+	$(GO) test ./oci/... ./guest/... ./hostfs/... ./container/...
+
+integration: build kernel
+	$(GO) test -count=1 -timeout 30m -v ./integration/...
+
+test: deps kernel build lint unit integration
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+bench: deps build kernel
+	$(GO) run ./bench/boot
+	$(GO) run ./bench/lifecycle
+
+clean:
+	rm -rf $(BIN)

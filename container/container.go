@@ -1,0 +1,195 @@
+// Package container is the one package the runuml CLI calls: each exported function is one
+// runc verb on a container, carried out through the state store and the container's monitor.
+package container
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/guest"
+	"github.com/runuml/runuml/oci"
+)
+
+// Options are the global settings every verb shares.
+type Options struct {
+	Store     oci.Store
+	Kernel    string   // --kernel: guest kernel path, empty for the default
+	MonitorFn []string // global flags the monitor is started with, so it logs where we do
+}
+
+// Stdio is what the container's process reads and writes.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Create makes container id from bundle: it validates the bundle, reserves the id and starts
+// the container's monitor, returning once the guest reports the container created. The
+// returned monitor process is the container's pid; the caller may wait for it when it is
+// its child (run in the foreground). On failure nothing is left behind.
+func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
+	bundle, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := oci.LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := guest.MemoryMiB(spec); err != nil {
+		return nil, err
+	}
+	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
+		Created: time.Now().UTC(), Annotations: spec.Annotations}
+	if err := o.Store.Reserve(st); err != nil {
+		return nil, err
+	}
+	cmd, err := startMonitor(o, id, stdio)
+	if err != nil {
+		o.Store.Remove(id)
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	return cmd, nil
+}
+
+// startMonitor starts `runuml monitor ID` in a session of its own and waits for its word that
+// the container is created.
+func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+	args := append(append([]string{}, o.MonitorFn...), "monitor", id)
+	cmd := exec.Command(self, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	word, _ := io.ReadAll(bufio.NewReader(readyR))
+	if msg := strings.TrimSpace(string(word)); msg != "ok" {
+		cmd.Wait()
+		if msg == "" {
+			msg = "monitor exited before the container was created"
+		}
+		return nil, errors.New(msg)
+	}
+	return cmd, nil
+}
+
+// Load returns the state of container id.
+func Load(o Options, id string) (*oci.State, error) { return o.Store.Load(id) }
+
+// List returns the state of every container.
+func List(o Options) ([]*oci.State, error) { return o.Store.List() }
+
+// Start runs the created container's process.
+func Start(o Options, id string) error {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return err
+	}
+	switch st.Current() {
+	case oci.Created:
+	case oci.Stopped:
+		return fmt.Errorf("container %s: cannot start a container that has stopped", id)
+	case oci.Running:
+		return fmt.Errorf("container %s: cannot start an already running container", id)
+	default:
+		return fmt.Errorf("container %s: cannot start a container in the %s state", id, st.Current())
+	}
+	if err := guest.Call(o.Store.Dir(id), guest.Request{Op: guest.OpStart}); err != nil {
+		return fmt.Errorf("container %s: start: %w", id, err)
+	}
+	return nil
+}
+
+// Signal sends sig to the container's process, or with all to all of its processes.
+func Signal(o Options, id string, sig unix.Signal, all bool) error {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return err
+	}
+	if s := st.Current(); s == oci.Stopped || s == oci.Creating {
+		return fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
+	}
+	err = guest.Call(o.Store.Dir(id), guest.Request{Op: guest.OpSignal, Signal: int(sig), All: all})
+	if errors.Is(err, guest.ErrNoMonitor) {
+		err = oci.ErrNotRunning
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped container. A created container is killed first, as runc does; a
+// running or paused one only with force.
+func Delete(o Options, id string, force bool) error {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return err
+	}
+	switch s := st.Current(); s {
+	case oci.Stopped:
+	case oci.Created, oci.Creating:
+		stopMonitor(o, st)
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
+		}
+		stopMonitor(o, st)
+	}
+	return o.Store.Remove(id)
+}
+
+// stopMonitor kills the container and waits for its monitor to exit, killing the monitor
+// too if it does not (the guest dies with it).
+func stopMonitor(o Options, st *oci.State) {
+	Signal(o, st.ID, unix.SIGKILL, true)
+	if waitExit(st, 10*time.Second) {
+		return
+	}
+	if st.Alive() {
+		unix.Kill(st.Pid, unix.SIGKILL)
+		waitExit(st, 5*time.Second)
+	}
+}
+
+// waitExit waits until the monitor recorded in st has exited; it need not be our child.
+func waitExit(st *oci.State, timeout time.Duration) bool {
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return true // already gone
+	}
+	defer unix.Close(fd)
+	if !st.Alive() {
+		return true
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		return n > 0
+	}
+}

@@ -1,0 +1,190 @@
+// Package agent is runuml-init, PID 1 inside the guest. It speaks guest/proto with the monitor
+// over the serial line, sets up the container in its own namespaces, runs its process, relays
+// its stdio and signals, and powers the guest off with the container's exit status. It never
+// exits: when a UML guest's init exits, UML aborts.
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/guest/proto"
+	"github.com/runuml/runuml/hostfs"
+)
+
+// LinePath is the guest device of the control line (ssl1 on the kernel command line).
+const LinePath = "/dev/ttyS1"
+
+// Main is the entry point of runuml-init.
+func Main() {
+	if len(os.Args) > 1 && os.Args[1] == stage2Arg {
+		stage2() // never returns
+	}
+	err := serve()
+	logf("runuml-init: %v", err)
+	powerOff(255)
+}
+
+type agent struct {
+	w       *proto.Writer
+	init    *process
+	mu      sync.Mutex
+	started bool
+}
+
+func serve() error {
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	if _, err := os.Stat(LinePath); err != nil {
+		if err := unix.Mount("devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, ""); err != nil {
+			return fmt.Errorf("mount /dev: %w", err)
+		}
+	}
+	line, err := openLine(LinePath)
+	if err != nil {
+		return err
+	}
+	a := &agent{w: proto.NewWriter(line)}
+	if err := a.w.Send(proto.Hello, 0, proto.HelloMsg{Version: proto.Version}); err != nil {
+		return err
+	}
+	// Reap from the start: the container's setup process is our child too.
+	children := make(chan os.Signal, 1)
+	signal.Notify(children, unix.SIGCHLD)
+
+	spec, err := loadConfig()
+	if err == nil {
+		a.init, err = createContainer(a.w, spec)
+	}
+	if err != nil {
+		a.w.Send(proto.Fail, 0, proto.ErrorMsg{Message: err.Error()})
+		powerOff(1)
+	}
+	if err := a.w.Send(proto.Ready, 0, nil); err != nil {
+		return err
+	}
+	go a.reap(children)
+	return a.readLine(line)
+}
+
+func loadConfig() (*specs.Spec, error) {
+	data, err := os.ReadFile(hostfs.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	return &spec, json.Unmarshal(data, &spec)
+}
+
+// readLine dispatches the monitor's frames until the line fails.
+func (a *agent) readLine(line io.Reader) error {
+	r := proto.NewReader(line)
+	for {
+		f, err := r.Read()
+		if err != nil {
+			return fmt.Errorf("control line: %w", err)
+		}
+		if f.Proc != 0 {
+			continue // exec'd processes come with the exec feature
+		}
+		p := a.init
+		switch f.Type {
+		case proto.Start:
+			if err := p.start(); err != nil {
+				a.w.Send(proto.Fail, 0, proto.ErrorMsg{Message: err.Error()})
+				continue
+			}
+			a.w.Send(proto.Started, 0, nil)
+		case proto.Signal:
+			var m proto.SignalMsg
+			if err := f.Decode(&m); err == nil {
+				p.signal(unix.Signal(m.Signal), m.All)
+			}
+		case proto.Stdin:
+			p.stdin.write(f.Payload)
+		case proto.StdinClose:
+			p.stdin.close()
+		}
+	}
+}
+
+// reap collects every child that exits; the container's init ending ends the guest.
+func (a *agent) reap(children chan os.Signal) {
+	for range children {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+			if pid == a.init.pid {
+				go a.finish(exitStatus(ws))
+			}
+		}
+	}
+}
+
+// finish reports the container's exit once all its output is sent, then powers off.
+func (a *agent) finish(status int) {
+	unix.Kill(-1, unix.SIGKILL) // whatever the container left behind (all but PID 1)
+	a.init.output.Wait()
+	a.w.Send(proto.Exit, 0, proto.ExitMsg{Status: status})
+	powerOff(status)
+}
+
+// exitStatus is the status as a shell and the runc shim report it: the code, or 128+signal.
+func exitStatus(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// openLine opens the serial line and makes it raw: no echo, no line editing, no signals, and
+// no output processing (a tty turns "\n" into "\r\n" by default), so all 256 byte values pass.
+func openLine(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		return nil, fmt.Errorf("%s: raw mode: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// powerOff ends the guest; UML exits with status (the monitor trusts the Exit frame instead,
+// since the container can write /proc/exitcode too).
+func powerOff(status int) {
+	unix.Sync()
+	os.WriteFile("/proc/exitcode", []byte(strconv.Itoa(status)), 0)
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+// logf writes to the guest console, which the monitor keeps in the state dir's kernel log.
+func logf(format string, args ...any) {
+	if f, err := os.OpenFile("/dev/console", os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		fmt.Fprintf(f, format+"\n", args...)
+		f.Close()
+	}
+}

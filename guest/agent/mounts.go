@@ -1,0 +1,219 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/hostfs"
+)
+
+// setupRootfs builds the container's mount tree in its new mount namespace and pivots into
+// it. Bind sources were carried into the guest by the host (hostfs.Plan) and already name
+// guest paths.
+func setupRootfs(spec *specs.Spec) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	rootfs := spec.Root.Path
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs: %w", err)
+	}
+	devMounted := false
+	for _, m := range spec.Mounts {
+		if err := mountOne(rootfs, m); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Destination, err)
+		}
+		devMounted = devMounted || filepath.Clean(m.Destination) == "/dev"
+	}
+	if devMounted {
+		if err := makeDevices(rootfs, spec); err != nil {
+			return err
+		}
+	}
+	if err := unix.Chdir(rootfs); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if spec.Root.Readonly {
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("make rootfs read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// mountOne mounts m under rootfs, resolving its destination inside rootfs (a symlink in the
+// image cannot point a mount outside it).
+func mountOne(rootfs string, m specs.Mount) error {
+	dest, err := securejoin.SecureJoin(rootfs, m.Destination)
+	if err != nil {
+		return err
+	}
+	flags, propagation, data := parseOptions(m.Options)
+	if hostfs.IsBind(m) {
+		if err := makeTarget(dest, m.Source); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.Source, dest, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
+			return err
+		}
+		// Bind mounts take their other flags (ro, nosuid, ...) only on a remount.
+		if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
+			if err := unix.Mount("", dest, "", flags|unix.MS_REMOUNT, ""); err != nil {
+				return err
+			}
+		}
+	} else {
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		typ, source := m.Type, m.Source
+		if typ == "cgroup" || typ == "cgroup2" {
+			// The guest has its own cgroup hierarchy; cgroup2 is what it offers.
+			typ, source, data = "cgroup2", "cgroup2", ""
+		}
+		if err := unix.Mount(source, dest, typ, flags, data); err != nil {
+			return err
+		}
+	}
+	for _, p := range propagation {
+		if err := unix.Mount("", dest, "", p, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeTarget creates the mount point for a bind of source: a directory, or an empty file.
+func makeTarget(dest, source string) error {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return os.MkdirAll(dest, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dest, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+var mountFlags = map[string]struct {
+	clear bool
+	flag  uintptr
+}{
+	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
+	"dirsync": {false, unix.MS_DIRSYNC}, "remount": {false, unix.MS_REMOUNT},
+	"mand": {false, unix.MS_MANDLOCK}, "nomand": {true, unix.MS_MANDLOCK},
+	"atime": {true, unix.MS_NOATIME}, "noatime": {false, unix.MS_NOATIME},
+	"diratime": {true, unix.MS_NODIRATIME}, "nodiratime": {false, unix.MS_NODIRATIME},
+	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
+	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
+	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+}
+
+var propagationFlags = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+// parseOptions splits mount options into flags, propagation changes and filesystem data.
+func parseOptions(options []string) (flags uintptr, propagation []uintptr, data string) {
+	var rest []string
+	for _, o := range options {
+		if f, ok := mountFlags[o]; ok {
+			if f.clear {
+				flags &^= f.flag
+			} else {
+				flags |= f.flag
+			}
+		} else if p, ok := propagationFlags[o]; ok {
+			propagation = append(propagation, p)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	return flags, propagation, strings.Join(rest, ",")
+}
+
+// The devices every container gets, as runc makes them.
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// makeDevices fills a fresh /dev with the default devices, the spec's devices and the usual
+// symlinks.
+func makeDevices(rootfs string, spec *specs.Spec) error {
+	devices := defaultDevices
+	if spec.Linux != nil {
+		devices = append(devices[:len(devices):len(devices)], spec.Linux.Devices...)
+	}
+	for _, d := range devices {
+		path, err := securejoin.SecureJoin(rootfs, d.Path)
+		if err != nil {
+			return err
+		}
+		mode := uint32(0o666)
+		if d.FileMode != nil {
+			mode = uint32(*d.FileMode & 0o7777)
+		}
+		typ := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK, "p": unix.S_IFIFO}[d.Type]
+		if typ == 0 {
+			return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+		}
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		os.Remove(path)
+		if err := unix.Mknod(path, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+			return fmt.Errorf("mknod %s: %w", d.Path, err)
+		}
+		unix.Chmod(path, mode) // mknod applies the umask
+		if d.UID != nil || d.GID != nil {
+			uid, gid := -1, -1
+			if d.UID != nil {
+				uid = int(*d.UID)
+			}
+			if d.GID != nil {
+				gid = int(*d.GID)
+			}
+			if err := unix.Chown(path, uid, gid); err != nil {
+				return fmt.Errorf("chown %s: %w", d.Path, err)
+			}
+		}
+	}
+	links := [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"}}
+	for _, l := range links {
+		os.Symlink(l[0], filepath.Join(rootfs, "dev", l[1]))
+	}
+	return nil
+}

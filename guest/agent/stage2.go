@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// stage2Arg marks the re-exec of runuml-init that runs in the container's new namespaces.
+const stage2Arg = "__stage2"
+
+// stage2 sets up the container's filesystem and identity, reports ready on fd 3, waits for the
+// start word, then execs the container's process. It is PID 1 of the container's pid
+// namespace, so the process it becomes cannot see or signal the agent.
+func stage2() {
+	sync := os.NewFile(3, "sync")
+	syscall.CloseOnExec(3)
+	fail := func(err error) {
+		fmt.Fprintf(sync, "%v\n", err)
+		os.Exit(1)
+	}
+	spec, err := loadConfig()
+	if err != nil {
+		fail(err)
+	}
+	path, err := prepare(spec)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Fprintln(sync, wordReady)
+	if word, _ := bufio.NewReader(sync).ReadString('\n'); word != wordStart+"\n" {
+		os.Exit(1) // the agent went away or killed the container before start
+	}
+	if err := finalize(spec.Process); err != nil {
+		fail(err)
+	}
+	err = unix.Exec(path, spec.Process.Args, homeEnv(spec.Process.Env, spec.Process.User.UID))
+	fail(fmt.Errorf("exec %s: %w", spec.Process.Args[0], err))
+}
+
+// prepare does everything that can fail before start, so that create reports it as runc does:
+// mounts, pivot into the rootfs, hostname, and finding the executable.
+func prepare(spec *specs.Spec) (string, error) {
+	if err := setupRootfs(spec); err != nil {
+		return "", err
+	}
+	if spec.Hostname != "" && hasNamespace(spec, specs.UTSNamespace) {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return "", fmt.Errorf("set hostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" && hasNamespace(spec, specs.UTSNamespace) {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return "", fmt.Errorf("set domainname: %w", err)
+		}
+	}
+	return lookPath(spec.Process.Args[0], spec.Process.Env)
+}
+
+func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// lookPath finds name as execve would run it, searching the process's own PATH.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, checkExecutable(name)
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("exec: %q: %w", p, err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("exec: %q: permission denied", p)
+	}
+	return nil
+}
+
+// finalize takes on the process's limits and identity, last, since it drops privileges.
+func finalize(p *specs.Process) error {
+	for _, rl := range p.Rlimits {
+		res, ok := rlimits[rl.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", rl.Type)
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			return fmt.Errorf("set %s: %w", rl.Type, err)
+		}
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask)
+	}
+	unix.Umask(umask)
+	gids := make([]int, len(p.User.AdditionalGids))
+	for i, g := range p.User.AdditionalGids {
+		gids[i] = int(g)
+	}
+	// The syscall package applies these to every thread of this Go process.
+	if err := syscall.Setgroups(gids); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setgid(int(p.User.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
+	}
+	if err := syscall.Setuid(int(p.User.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
+	}
+	if err := os.Chdir(p.Cwd); err != nil {
+		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err)
+	}
+	return nil
+}
+
+var rlimits = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE,
+	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
+	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// homeEnv returns env with HOME set from the rootfs's /etc/passwd when the spec lacks it,
+// as runc does.
+func homeEnv(env []string, uid uint32) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if f, err := os.Open("/etc/passwd"); err == nil {
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			fields := strings.Split(s.Text(), ":")
+			if len(fields) >= 6 && fields[2] == strconv.Itoa(int(uid)) {
+				home = fields[5]
+				break
+			}
+		}
+	}
+	return append(env, "HOME="+home)
+}

@@ -1,0 +1,71 @@
+package guest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/runuml/runuml/oci"
+)
+
+// The monitor answers short-lived runuml calls on a unix socket in the state dir: one JSON
+// Request, one JSON Response per connection.
+const controlSocket = "control.sock"
+
+// Op names a request to the monitor.
+type Op string
+
+const (
+	// OpStart starts the created container's process.
+	OpStart Op = "start"
+	// OpSignal relays a signal to the container (Request.Signal, Request.All).
+	OpSignal Op = "signal"
+)
+
+// Request is a call to the monitor.
+type Request struct {
+	Op     Op   `json:"op"`
+	Signal int  `json:"signal,omitempty"`
+	All    bool `json:"all,omitempty"`
+}
+
+// Response is the monitor's answer; Error is empty on success.
+type Response struct {
+	Error string `json:"error,omitempty"`
+}
+
+// ErrNoMonitor means the monitor did not answer: it has exited, so the container is stopped.
+var ErrNoMonitor = errors.New("monitor not reachable")
+
+// callTimeout bounds every call, so a stuck guest never hangs a CLI call.
+const callTimeout = 15 * time.Second
+
+// Call sends req to the monitor of the container whose state dir is dir.
+func Call(dir string, req Request) error {
+	conn, err := net.DialTimeout("unix", filepath.Join(dir, controlSocket), callTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(callTimeout))
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+	}
+	if resp.Error == "" {
+		return nil
+	}
+	for _, e := range []error{oci.ErrNotRunning, oci.ErrNotCreated, oci.ErrPaused} {
+		if resp.Error == e.Error() {
+			return e
+		}
+	}
+	return errors.New(resp.Error)
+}

@@ -1,0 +1,274 @@
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/guest/proto"
+	"github.com/runuml/runuml/hostfs"
+	"github.com/runuml/runuml/oci"
+)
+
+// Timeouts of the guest's life.
+const (
+	bootTimeout    = 30 * time.Second // exec of the kernel to the agent's Ready
+	startTimeout   = 10 * time.Second
+	poweroffWait   = 5 * time.Second // Exit frame to the kernel's exit
+	killEscalation = 3 * time.Second // a SIGKILL the guest did not carry out in this time ends it
+)
+
+// Files in a container's state dir.
+const (
+	KernelLog = "kernel.log"
+	guestSpec = "config.json"
+)
+
+// Monitor owns one container's guest. It is the process `runuml monitor ID`, whose pid is the
+// container's pid for containerd; it exits with the container's exit status.
+type Monitor struct {
+	Store  oci.Store
+	ID     string
+	Kernel string // kernel path from --kernel; empty: the annotation or the default
+	Init   string // host path of runuml-init
+
+	st    *oci.State
+	dir   string
+	log   *logrus.Entry
+	w     *proto.Writer
+	uml   *os.Process
+	dead  chan struct{} // closed when the kernel process has exited
+	umlWS syscall.WaitStatus
+
+	mu       sync.Mutex
+	started  chan error // the answer to Start
+	killed   bool       // we ended the guest from the host
+	exit     chan int   // the container's status from the Exit frame
+	stdinWin *window
+	calls    sync.WaitGroup // control calls being answered
+}
+
+// Run boots the guest and serves the container until it exits; ready receives "ok" once the
+// container is created, or the reason it could not be. It returns the exit status.
+func (m *Monitor) Run(ready io.WriteCloser) int {
+	m.dir = m.Store.Dir(m.ID)
+	m.log = logrus.WithField("id", m.ID)
+	m.dead = make(chan struct{})
+	m.exit = make(chan int, 1)
+	m.stdinWin = newWindow(proto.StdinWindow)
+	// Output to a closed stdout must fail the write, not kill the monitor.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+
+	line, err := m.create()
+	if err != nil {
+		m.log.WithError(err).Error("create failed")
+		m.stopGuest()
+		fmt.Fprintf(ready, "%v\n", err)
+		ready.Close()
+		return 1
+	}
+	ln, err := net.Listen("unix", filepath.Join(m.dir, controlSocket))
+	if err == nil {
+		m.st.Status = oci.Created
+		err = m.Store.Save(m.st)
+	}
+	if err != nil {
+		m.stopGuest()
+		fmt.Fprintf(ready, "container %s: %v\n", m.ID, err)
+		ready.Close()
+		return 1
+	}
+	go m.serve(ln)
+	fmt.Fprintln(ready, "ok")
+	ready.Close()
+
+	status := m.relay(line)
+	m.finish(status)
+	return status
+}
+
+// create stages the jail, boots the guest and waits for the agent to report the container
+// ready. It returns the reader of the control line.
+func (m *Monitor) create() (*proto.Reader, error) {
+	var err error
+	if m.st, err = m.Store.Load(m.ID); err != nil {
+		return nil, err
+	}
+	m.st.Pid = os.Getpid()
+	if m.st.PidStart, err = oci.ProcStartTime(m.st.Pid); err != nil {
+		return nil, err
+	}
+	if err := m.Store.Save(m.st); err != nil {
+		return nil, err
+	}
+	spec, err := oci.LoadSpec(m.st.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	line, err := m.boot(spec)
+	if err != nil {
+		return nil, err
+	}
+	m.w = proto.NewWriter(line)
+	r := proto.NewReader(line)
+	if err := m.awaitReady(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// boot writes the guest's config and jail, and starts the kernel in its jail.
+func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
+	kernelPath := m.Kernel
+	if p := spec.Annotations[AnnotationKernel]; p != "" {
+		kernelPath = p
+	}
+	k, err := FindKernel(kernelPath)
+	if err != nil {
+		return nil, err
+	}
+	binds, gspec := hostfs.Plan(spec)
+	kbinds, err := hostfs.KernelBinds(k.Path, m.Init)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(m.dir, guestSpec), gspec); err != nil {
+		return nil, err
+	}
+	kbinds = append(kbinds, hostfs.Bind{Source: filepath.Join(m.dir, guestSpec), Target: hostfs.ConfigPath, ReadOnly: true})
+	mem, err := MemoryMiB(spec)
+	if err != nil {
+		return nil, err
+	}
+	cpu, err := pickCPU(m.Store, spec)
+	if err != nil {
+		return nil, err
+	}
+	m.st.CPU = cpu
+	jail := hostfs.Jail{
+		Dir:   filepath.Join(m.dir, "jail"),
+		Binds: append(kbinds, binds...),
+		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
+		MemoryMiB: mem + 16,
+		CPU:       cpu,
+		Args:      k.Args(Boot{MemMiB: mem, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}),
+	}
+	if err := os.Mkdir(jail.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(m.dir, hostfs.JailFile), &jail); err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "line"), os.NewFile(uintptr(fds[1]), "line")
+	defer theirs.Close()
+	klog, err := os.OpenFile(filepath.Join(m.dir, KernelLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer klog.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "jail", m.dir)
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, []*os.File{theirs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
+		// The guest must not outlive the monitor. The death signal follows the thread that
+		// forked, so that thread stays locked and alive until the kernel exits.
+		Pdeathsig: unix.SIGKILL,
+	}
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		m.uml = cmd.Process
+		started <- nil
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			m.umlWS = ee.Sys().(syscall.WaitStatus)
+		}
+		close(m.dead)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start guest: %w", err)
+	}
+	m.log.WithFields(logrus.Fields{"kernel": k.Path, "mode": k.Mode(), "cpu": cpu, "mem": mem}).Debug("guest booting")
+	return ours, nil
+}
+
+// awaitReady reads the agent's first frames: Hello, then Ready or Fail.
+func (m *Monitor) awaitReady(r *proto.Reader) error {
+	type result struct {
+		f   proto.Frame
+		err error
+	}
+	frames := make(chan result, 1)
+	timer := time.NewTimer(bootTimeout)
+	defer timer.Stop()
+	for want := proto.Hello; ; want = proto.Ready {
+		go func() { f, err := r.Read(); frames <- result{f, err} }()
+		var res result
+		select {
+		case res = <-frames:
+		case <-timer.C:
+			return fmt.Errorf("guest did not boot within %v; kernel log:\n%s", bootTimeout, m.logTail())
+		}
+		switch {
+		case res.err != nil:
+			<-m.dead
+			return fmt.Errorf("guest exited while booting (%v); kernel log:\n%s", m.umlWS, m.logTail())
+		case res.f.Type == proto.Fail:
+			var e proto.ErrorMsg
+			res.f.Decode(&e)
+			return errors.New(e.Message)
+		case res.f.Type != want:
+			return fmt.Errorf("agent sent frame %d, expected %d", res.f.Type, want)
+		case want == proto.Hello:
+			var h proto.HelloMsg
+			if err := res.f.Decode(&h); err != nil || h.Version != proto.Version {
+				return fmt.Errorf("agent speaks protocol %d, runuml %d: rebuild runuml-init", h.Version, proto.Version)
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// logTail returns the end of the kernel log, for errors shown to the user.
+func (m *Monitor) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(m.dir, KernelLog))
+	if len(data) > 2048 {
+		data = data[len(data)-2048:]
+	}
+	return string(data)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}

@@ -1,0 +1,178 @@
+// Package proto is the one definition of what crosses the line between the runuml monitor on
+// the host and the agent (runuml-init) in the guest.
+//
+// The line is a UML serial device backed by a host socketpair (ssl1=fd:3 on the kernel
+// command line, /dev/ttyS1 in the guest, put in raw mode by the agent). It stays open for the
+// guest's whole life, because EOF on the host side hangs the tty up and loses data; so every
+// stream, including end of input, is an explicit frame.
+//
+// A frame is a 9-byte header (type, process id, payload length; big endian) and the payload.
+// Data frames carry raw bytes; control frames carry one JSON-encoded struct, named beside its
+// type below. Process 0 is the container's own process; exec'd processes get ids from 1 up.
+package proto
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Version is sent in Hello; the host refuses an agent that speaks another version.
+const Version = 1
+
+// MaxPayload bounds a frame's payload so a misbehaving guest cannot make the host allocate
+// without limit.
+const MaxPayload = 1 << 20
+
+// Type names a frame.
+type Type uint8
+
+// The frames, in the order a container's life uses them.
+const (
+	// Hello (guest→host, first frame): the agent is up and the line is raw. Payload Hello.
+	// The host sends nothing before it, since a tty not yet raw echoes input back.
+	Hello Type = iota + 1
+	// Ready (guest→host): the container is set up and waits for Start. No payload.
+	Ready
+	// Fail (guest→host): setting up the container failed; the guest powers off. Payload Error.
+	Fail
+	// Start (host→guest): run the container's process. No payload.
+	Start
+	// Started (guest→host): the process runs. No payload.
+	Started
+	// Signal (host→guest): send a signal. Payload Signal.
+	Signal
+	// Stdin (host→guest): bytes for the process's standard input.
+	Stdin
+	// StdinClose (host→guest): end of the process's standard input.
+	StdinClose
+	// StdinAck (guest→host): this many stdin bytes were written to the process; the host keeps
+	// at most StdinWindow bytes unacknowledged, so a process that does not read cannot fill
+	// the guest's memory or block control frames behind its input. Payload Ack.
+	StdinAck
+	// Stdout and Stderr (guest→host): bytes the process wrote.
+	Stdout
+	Stderr
+	// Exit (guest→host): the process ended; all its output was sent before. Payload Exit.
+	Exit
+)
+
+// StdinWindow is the most stdin bytes in flight to one process.
+const StdinWindow = 256 << 10
+
+// HelloMsg is the payload of Hello.
+type HelloMsg struct {
+	Version int `json:"version"`
+}
+
+// ErrorMsg is the payload of Fail.
+type ErrorMsg struct {
+	Message string `json:"message"`
+}
+
+// SignalMsg is the payload of Signal.
+type SignalMsg struct {
+	Signal int  `json:"signal"`
+	All    bool `json:"all,omitempty"` // every process of the container, not just its init
+}
+
+// AckMsg is the payload of StdinAck.
+type AckMsg struct {
+	Bytes int `json:"bytes"`
+}
+
+// ExitMsg is the payload of Exit: the exit code, or 128+signal for a signal death, as the
+// runc shim reports it.
+type ExitMsg struct {
+	Status int `json:"status"`
+}
+
+// Frame is one message on the line.
+type Frame struct {
+	Type    Type
+	Proc    uint32
+	Payload []byte
+}
+
+// Decode unmarshals a control frame's JSON payload into v.
+func (f Frame) Decode(v any) error {
+	if err := json.Unmarshal(f.Payload, v); err != nil {
+		return fmt.Errorf("frame type %d: %w", f.Type, err)
+	}
+	return nil
+}
+
+const headerLen = 9
+
+// Reader reads frames from the line.
+type Reader struct{ r *bufio.Reader }
+
+// NewReader returns a Reader on r.
+func NewReader(r io.Reader) *Reader { return &Reader{bufio.NewReaderSize(r, 64<<10)} }
+
+// Read returns the next frame. Its payload is only valid until the next call.
+func (r *Reader) Read() (Frame, error) {
+	var h [headerLen]byte
+	if _, err := io.ReadFull(r.r, h[:]); err != nil {
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(h[5:])
+	if n > MaxPayload {
+		return Frame{}, fmt.Errorf("frame type %d: payload of %d bytes exceeds %d", h[0], n, MaxPayload)
+	}
+	if h[0] == 0 || Type(h[0]) > Exit {
+		return Frame{}, fmt.Errorf("unknown frame type %d", h[0])
+	}
+	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: make([]byte, n)}
+	_, err := io.ReadFull(r.r, f.Payload)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return f, err
+}
+
+// Writer writes frames to the line; it is safe for concurrent use and writes each frame whole.
+type Writer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write sends one frame with a raw payload, split into several if it exceeds MaxPayload.
+func (w *Writer) Write(t Type, proc uint32, payload []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for first := true; first || len(payload) > 0; first = false {
+		chunk := payload
+		if len(chunk) > MaxPayload {
+			chunk = chunk[:MaxPayload]
+		}
+		payload = payload[len(chunk):]
+		buf := make([]byte, headerLen+len(chunk))
+		buf[0] = byte(t)
+		binary.BigEndian.PutUint32(buf[1:5], proc)
+		binary.BigEndian.PutUint32(buf[5:9], uint32(len(chunk)))
+		copy(buf[headerLen:], chunk)
+		if _, err := w.w.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Send sends a control frame whose payload is v encoded as JSON (nil: no payload).
+func (w *Writer) Send(t Type, proc uint32, v any) error {
+	var payload []byte
+	if v != nil {
+		var err error
+		if payload, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	return w.Write(t, proc, payload)
+}

@@ -1,0 +1,246 @@
+package guest
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/guest/proto"
+	"github.com/runuml/runuml/oci"
+)
+
+// relay carries the guest's frames to the container's stdio until the container exits or the
+// guest dies, and returns the container's exit status.
+func (m *Monitor) relay(r *proto.Reader) int {
+	for {
+		f, err := r.Read()
+		if err != nil {
+			break
+		}
+		switch f.Type {
+		case proto.Stdout:
+			os.Stdout.Write(f.Payload)
+		case proto.Stderr:
+			os.Stderr.Write(f.Payload)
+		case proto.StdinAck:
+			var a proto.AckMsg
+			if f.Decode(&a) == nil {
+				m.stdinWin.release(a.Bytes)
+			}
+		case proto.Started, proto.Fail:
+			m.answerStart(f)
+		case proto.Exit:
+			var e proto.ExitMsg
+			if f.Decode(&e) == nil {
+				return e.Status
+			}
+		}
+	}
+	// The line broke without an Exit frame: the guest died (or was killed) under the
+	// container. Its own exit code is not trusted (the container can write /proc/exitcode).
+	<-m.dead
+	m.mu.Lock()
+	killed := m.killed
+	m.mu.Unlock()
+	if killed {
+		return 128 + int(unix.SIGKILL)
+	}
+	m.log.Errorf("guest ended without reporting an exit status (%v); kernel log:\n%s", m.umlWS, m.logTail())
+	return 255
+}
+
+// finish waits for the guest to power off (ending it if it does not) and records the exit.
+func (m *Monitor) finish(status int) {
+	select {
+	case <-m.dead:
+	case <-time.After(poweroffWait):
+		m.log.Warn("guest did not power off; killing it")
+		m.stopGuest()
+	}
+	m.mu.Lock()
+	m.st.Status = oci.Stopped
+	m.st.ExitStatus = &status
+	m.Store.Save(m.st)
+	m.mu.Unlock()
+	// Answer calls in flight (a start racing a process that exits at once) before exiting.
+	m.calls.Wait()
+}
+
+// stopGuest kills the kernel, the init of the jail's pid namespace, so every helper process
+// dies with it, and waits for it.
+func (m *Monitor) stopGuest() {
+	m.mu.Lock()
+	m.killed = true
+	m.mu.Unlock()
+	if m.uml != nil {
+		m.uml.Signal(unix.SIGKILL)
+		<-m.dead
+	}
+}
+
+// serve answers control calls until the monitor exits.
+func (m *Monitor) serve(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		m.calls.Add(1)
+		go func() {
+			defer m.calls.Done()
+			defer conn.Close()
+			var req Request
+			var resp Response
+			if err := json.NewDecoder(conn).Decode(&req); err != nil {
+				return
+			}
+			if err := m.handle(req); err != nil {
+				resp.Error = err.Error()
+			}
+			json.NewEncoder(conn).Encode(resp)
+		}()
+	}
+}
+
+func (m *Monitor) handle(req Request) error {
+	select {
+	case <-m.dead:
+		return oci.ErrNotRunning
+	default:
+	}
+	switch req.Op {
+	case OpStart:
+		return m.start()
+	case OpSignal:
+		return m.signal(req.Signal, req.All)
+	}
+	return errUnknownOp
+}
+
+var errUnknownOp = errorString("unknown request")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// start runs the container's process and begins carrying stdin.
+func (m *Monitor) start() error {
+	m.mu.Lock()
+	if m.st.Status != oci.Created || m.started != nil {
+		m.mu.Unlock()
+		return errorString("cannot start a container that is " + string(m.st.Status))
+	}
+	answer := make(chan error, 1)
+	m.started = answer
+	m.mu.Unlock()
+	if err := m.w.Send(proto.Start, 0, nil); err != nil {
+		return err
+	}
+	select {
+	case err := <-answer:
+		if err != nil {
+			return err
+		}
+	case <-time.After(startTimeout):
+		return errorString("guest did not start the process in time")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	go m.pumpStdin()
+	if m.st.Status == oci.Stopped { // it already ran and exited
+		return nil
+	}
+	m.st.Status = oci.Running
+	return m.Store.Save(m.st)
+}
+
+func (m *Monitor) answerStart(f proto.Frame) {
+	m.mu.Lock()
+	ch := m.started
+	m.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	var err error
+	if f.Type == proto.Fail {
+		var e proto.ErrorMsg
+		f.Decode(&e)
+		err = errorString(e.Message)
+	}
+	select {
+	case ch <- err:
+	default:
+	}
+}
+
+// signal relays sig to the container. A SIGKILL the guest has not carried out after a while
+// ends the guest from the host, so a hung guest can always be stopped.
+func (m *Monitor) signal(sig int, all bool) error {
+	if err := m.w.Send(proto.Signal, 0, proto.SignalMsg{Signal: sig, All: all}); err != nil {
+		return err
+	}
+	if unix.Signal(sig) == unix.SIGKILL {
+		go func() {
+			select {
+			case <-m.dead:
+			case <-time.After(killEscalation):
+				m.log.Warn("guest did not carry out SIGKILL; killing the guest")
+				m.stopGuest()
+			}
+		}()
+	}
+	return nil
+}
+
+// pumpStdin carries the monitor's stdin to the container's process, keeping at most
+// proto.StdinWindow bytes unacknowledged.
+func (m *Monitor) pumpStdin() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := os.Stdin.Read(buf)
+		if n > 0 {
+			m.stdinWin.acquire(n)
+			if m.w.Write(proto.Stdin, 0, buf[:n]) != nil {
+				return
+			}
+		}
+		if err != nil {
+			m.w.Send(proto.StdinClose, 0, nil)
+			return
+		}
+	}
+}
+
+// window counts bytes in flight against a limit.
+type window struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	limit int
+	used  int
+}
+
+func newWindow(limit int) *window {
+	w := &window{limit: limit}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *window) acquire(n int) {
+	w.mu.Lock()
+	for w.used > 0 && w.used+n > w.limit {
+		w.cond.Wait()
+	}
+	w.used += n
+	w.mu.Unlock()
+}
+
+func (w *window) release(n int) {
+	w.mu.Lock()
+	w.used -= n
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}

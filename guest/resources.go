@@ -1,0 +1,128 @@
+package guest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/oci"
+)
+
+// Annotations for runuml's own settings, read from the bundle's config.json.
+const (
+	// AnnotationKernel names the guest kernel binary for this container.
+	AnnotationKernel = "org.runuml.kernel"
+	// AnnotationMemory sets the guest's RAM, e.g. "256M" or "1G".
+	AnnotationMemory = "org.runuml.memory"
+)
+
+// DefaultMemoryMiB is the guest RAM when neither the spec's memory limit nor the annotation
+// sets it. Touched guest pages stay with the host process until the guest exits, so it is
+// kept modest; boot time also grows with it.
+const DefaultMemoryMiB = 256
+
+const minMemoryMiB = 32
+
+// MemoryMiB returns the guest RAM for spec: the annotation, else the memory limit, else the
+// default.
+func MemoryMiB(spec *specs.Spec) (int, error) {
+	mem := DefaultMemoryMiB
+	if s := spec.Annotations[AnnotationMemory]; s != "" {
+		n, err := parseSize(s)
+		if err != nil {
+			return 0, fmt.Errorf("%w: annotation %s=%q: %v", oci.ErrBadConfig, AnnotationMemory, s, err)
+		}
+		mem = int(n >> 20)
+	} else if r := spec.Linux; r != nil && r.Resources != nil && r.Resources.Memory != nil &&
+		r.Resources.Memory.Limit != nil && *r.Resources.Memory.Limit > 0 {
+		mem = int(*r.Resources.Memory.Limit >> 20)
+	}
+	if mem < minMemoryMiB {
+		return 0, fmt.Errorf("%w: guest memory %d MiB is below the minimum of %d MiB", oci.ErrBadConfig, mem, minMemoryMiB)
+	}
+	return mem, nil
+}
+
+// parseSize reads "512", "64k", "256M", "1G" (powers of 1024) as bytes.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a size")
+	}
+	return n * mult, nil
+}
+
+// pickCPU chooses the host CPU for a new guest: among those allowed (the spec's cpuset and
+// this process's affinity), the one with the fewest live guests, so guests spread out. A guest
+// runs several times faster pinned than left to migrate.
+func pickCPU(store oci.Store, spec *specs.Spec) (int, error) {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return 0, err
+	}
+	if r := spec.Linux; r != nil && r.Resources != nil && r.Resources.CPU != nil && r.Resources.CPU.Cpus != "" {
+		set, err := parseCPUList(r.Resources.CPU.Cpus)
+		if err != nil {
+			return 0, fmt.Errorf("%w: linux.resources.cpu.cpus %q: %v", oci.ErrBadConfig, r.Resources.CPU.Cpus, err)
+		}
+		for i := 0; i < len(allowed)*64; i++ {
+			if !set[i] {
+				allowed.Clear(i)
+			}
+		}
+	}
+	load := map[int]int{}
+	states, _ := store.List()
+	for _, st := range states {
+		if st.Alive() {
+			load[st.CPU]++
+		}
+	}
+	best := -1
+	for i := 0; i < len(allowed)*64; i++ {
+		if allowed.IsSet(i) && (best < 0 || load[i] < load[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0, fmt.Errorf("%w: no usable CPU in the container's cpuset", oci.ErrBadConfig)
+	}
+	return best, nil
+}
+
+// parseCPUList reads a cpuset list such as "0-2,5".
+func parseCPUList(s string) (map[int]bool, error) {
+	set := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, err
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("bad range %q", part)
+			}
+		}
+		for i := a; i <= b; i++ {
+			set[i] = true
+		}
+	}
+	return set, nil
+}

@@ -1,0 +1,63 @@
+// Package hostfs decides how the container's files reach the guest. The UML process runs
+// jailed in a private mount namespace whose root is a small tmpfs ("the jail") holding only
+// the kernel and its libraries, the agent, the guest's config, the bundle rootfs and each
+// bind-mount source; the guest mounts hostfs from that root, so even guest root cannot name a
+// host path outside it (hostfs=DIR alone does not confine: "-o /../../.." escapes it).
+package hostfs
+
+import (
+	"fmt"
+	"path"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Paths inside the jail, which are also the guest's paths of these files before the agent
+// pivots into the rootfs.
+const (
+	RootfsDir  = "/rootfs"
+	VolumesDir = "/volumes"
+	KernelPath = "/runuml/linux"
+	InitPath   = "/runuml/init"
+	ConfigPath = "/runuml/config.json"
+	MemoryDir  = "/tmp" // UML's memory file and uml_dir: a private tmpfs
+)
+
+// Bind is one host path made visible in the jail.
+type Bind struct {
+	Source   string `json:"source"` // host path
+	Target   string `json:"target"` // path in the jail
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	Recurse  bool   `json:"recurse,omitempty"`
+}
+
+// IsBind reports whether m is a bind mount, which needs its source carried into the jail;
+// every other mount type is the guest kernel's own.
+func IsBind(m specs.Mount) bool {
+	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+}
+
+// Plan returns the binds that make spec's files visible in the jail and a copy of spec for
+// the guest, with the root and bind sources rewritten to their guest paths.
+func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
+	g := *spec
+	g.Root = &specs.Root{Path: RootfsDir, Readonly: spec.Root.Readonly}
+	binds := []Bind{{Source: spec.Root.Path, Target: RootfsDir, ReadOnly: spec.Root.Readonly, Recurse: true}}
+	g.Mounts = make([]specs.Mount, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		g.Mounts[i] = m
+		if !IsBind(m) {
+			continue
+		}
+		target := path.Join(VolumesDir, fmt.Sprint(i))
+		binds = append(binds, Bind{
+			Source:   m.Source,
+			Target:   target,
+			ReadOnly: slices.Contains(m.Options, "ro"),
+			Recurse:  slices.Contains(m.Options, "rbind"),
+		})
+		g.Mounts[i].Source = target
+	}
+	return binds, &g
+}

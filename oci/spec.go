@@ -1,0 +1,90 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// validID is runc's rule for container ids.
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+// CheckID returns ErrInvalidID unless id is a usable container id.
+func CheckID(id string) error {
+	if id == "" || len(id) > 1024 || !validID.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// LoadSpec reads and validates BUNDLE/config.json. The returned spec has its root path made
+// absolute (relative to the bundle), so callers never resolve it again.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	bundle, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s not found", ErrBadConfig, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseSpec(data, bundle)
+}
+
+// ParseSpec decodes and validates a config.json whose bundle directory is bundle.
+func ParseSpec(data []byte, bundle string) (*specs.Spec, error) {
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("%w: config.json: %v", ErrBadConfig, err)
+	}
+	if err := validate(&spec); err != nil {
+		return nil, fmt.Errorf("%w: config.json: %v", ErrBadConfig, err)
+	}
+	if !filepath.IsAbs(spec.Root.Path) {
+		spec.Root.Path = filepath.Join(bundle, spec.Root.Path)
+	}
+	if fi, err := os.Stat(spec.Root.Path); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: rootfs %s is not a directory", ErrBadConfig, spec.Root.Path)
+	}
+	return &spec, nil
+}
+
+func validate(s *specs.Spec) error {
+	switch {
+	case s.Version == "":
+		return errors.New("ociVersion is missing")
+	case s.Root == nil || s.Root.Path == "":
+		return errors.New("root.path is missing")
+	case s.Process == nil:
+		return errors.New("process is missing")
+	case len(s.Process.Args) == 0:
+		return errors.New("process.args must not be empty")
+	case s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd):
+		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
+	}
+	for _, m := range s.Mounts {
+		if !filepath.IsAbs(m.Destination) {
+			return fmt.Errorf("mount destination %q must be an absolute path", m.Destination)
+		}
+	}
+	if s.Linux != nil {
+		for _, ns := range s.Linux.Namespaces {
+			switch ns.Type {
+			case specs.PIDNamespace, specs.MountNamespace, specs.UTSNamespace, specs.IPCNamespace,
+				specs.CgroupNamespace, specs.NetworkNamespace, specs.UserNamespace, specs.TimeNamespace:
+			default:
+				return fmt.Errorf("unknown namespace type %q", ns.Type)
+			}
+		}
+	}
+	return nil
+}
