@@ -5,7 +5,7 @@ bundle=/var/lib/runuml/demo
 rm -rf "$bundle"
 mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/rootfs/etc" "$bundle/rootfs/tmp"
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for cmd in $(/bin/busybox --list); do ln -sf busybox "$bundle/rootfs/bin/$cmd"; done
+for cmd in $(/bin/busybox --list); do [ "$cmd" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$cmd"; done
 cd "$bundle"
 runc spec
 # No terminal (the demo may run without one); the guest prints its kernel and hostname.
