@@ -49,6 +49,9 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if _, err := guest.MemoryMiB(spec); err != nil {
 		return nil, err
 	}
+	if spec.Process.Terminal {
+		return nil, fmt.Errorf("%w: process.terminal is not supported yet by runuml", oci.ErrBadConfig)
+	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
 		Created: time.Now().UTC(), Annotations: spec.Annotations}
 	if err := o.Store.Reserve(st); err != nil {

@@ -31,11 +31,16 @@ func (m *Monitor) relay(r *proto.Reader) int {
 			if f.Decode(&a) == nil {
 				m.stdinWin.release(a.Bytes)
 			}
-		case proto.Started, proto.Fail:
-			m.answerStart(f)
+		case proto.Started:
+			m.answerStart(nil)
+		case proto.Fail:
+			var e proto.ErrorMsg
+			f.Decode(&e)
+			m.answerStart(errorString(e.Message))
 		case proto.Exit:
 			var e proto.ExitMsg
 			if f.Decode(&e) == nil {
+				m.answerStart(oci.ErrNotRunning) // if the Start was not answered yet
 				return e.Status
 			}
 		}
@@ -158,18 +163,13 @@ func (m *Monitor) start() error {
 	return m.Store.Save(m.st)
 }
 
-func (m *Monitor) answerStart(f proto.Frame) {
+// answerStart hands the guest's answer to a start call that waits for one.
+func (m *Monitor) answerStart(err error) {
 	m.mu.Lock()
 	ch := m.started
 	m.mu.Unlock()
 	if ch == nil {
 		return
-	}
-	var err error
-	if f.Type == proto.Fail {
-		var e proto.ErrorMsg
-		f.Decode(&e)
-		err = errorString(e.Message)
 	}
 	select {
 	case ch <- err:

@@ -43,7 +43,9 @@ func IsBind(m specs.Mount) bool {
 func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
 	g := *spec
 	g.Root = &specs.Root{Path: RootfsDir, Readonly: spec.Root.Readonly}
-	binds := []Bind{{Source: spec.Root.Path, Target: RootfsDir, ReadOnly: spec.Root.Readonly, Recurse: true}}
+	// The rootfs is bound writable even when root.readonly is set: the agent creates mount
+	// points in it before it makes it read-only, as runc does on the host.
+	binds := []Bind{{Source: spec.Root.Path, Target: RootfsDir, Recurse: true}}
 	g.Mounts = make([]specs.Mount, len(spec.Mounts))
 	for i, m := range spec.Mounts {
 		g.Mounts[i] = m

@@ -17,7 +17,7 @@ func TestPlan(t *testing.T) {
 	}
 	binds, g := Plan(spec)
 	want := []Bind{
-		{Source: "/bundle/rootfs", Target: RootfsDir, ReadOnly: true, Recurse: true},
+		{Source: "/bundle/rootfs", Target: RootfsDir, Recurse: true},
 		{Source: "/srv/data", Target: "/volumes/1", ReadOnly: true, Recurse: true},
 		{Source: "/var/lib/x/hosts", Target: "/volumes/2"},
 	}

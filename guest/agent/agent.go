@@ -34,10 +34,11 @@ func Main() {
 }
 
 type agent struct {
-	w       *proto.Writer
-	init    *process
-	mu      sync.Mutex
-	started bool
+	w    *proto.Writer
+	init *process
+	// starting is held from the Start frame until Started (or Fail) is sent, so a process
+	// that exits at once cannot have its Exit reach the host before its Started.
+	starting sync.Mutex
 }
 
 func serve() error {
@@ -99,11 +100,13 @@ func (a *agent) readLine(line io.Reader) error {
 		p := a.init
 		switch f.Type {
 		case proto.Start:
+			a.starting.Lock()
 			if err := p.start(); err != nil {
 				a.w.Send(proto.Fail, 0, proto.ErrorMsg{Message: err.Error()})
-				continue
+			} else {
+				a.w.Send(proto.Started, 0, nil)
 			}
-			a.w.Send(proto.Started, 0, nil)
+			a.starting.Unlock()
 		case proto.Signal:
 			var m proto.SignalMsg
 			if err := f.Decode(&m); err == nil {
@@ -137,6 +140,7 @@ func (a *agent) reap(children chan os.Signal) {
 func (a *agent) finish(status int) {
 	unix.Kill(-1, unix.SIGKILL) // whatever the container left behind (all but PID 1)
 	a.init.output.Wait()
+	a.starting.Lock() // a Started in flight goes first
 	a.w.Send(proto.Exit, 0, proto.ExitMsg{Status: status})
 	powerOff(status)
 }

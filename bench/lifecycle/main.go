@@ -1,0 +1,162 @@
+// Command lifecycle benchmarks runuml against runc and crun on one busybox bundle: the
+// end-to-end time of `run` of `true` (and its create/start/exit/delete phases), stdio
+// throughput through a container in both directions, and the host memory of an idle
+// container. It prints markdown.
+//
+// Run as root from the repository root: go run ./bench/lifecycle
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+type config struct {
+	runs, warmup, phaseRuns, tputRuns, memRuns int
+	mib                                        int64
+	settle                                     time.Duration
+	runtimes, only, kernel                     string
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.runs, "runs", 20, "timed `run` of `true` per runtime")
+	flag.IntVar(&c.warmup, "warmup", 2, "untimed runs per runtime first")
+	flag.IntVar(&c.phaseRuns, "phase-runs", 10, "create/start/delete lifecycles per runtime")
+	flag.Int64Var(&c.mib, "mib", 100, "MiB piped through stdin and stdout")
+	flag.IntVar(&c.tputRuns, "tput-runs", 3, "throughput runs per runtime and direction")
+	flag.IntVar(&c.memRuns, "mem-runs", 3, "idle containers measured per runtime")
+	flag.DurationVar(&c.settle, "settle", 2*time.Second, "wait before reading an idle container's memory")
+	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
+	flag.StringVar(&c.only, "only", "latency,phases,throughput,memory", "parts to run")
+	flag.StringVar(&c.kernel, "kernel", "", "guest kernel for runuml (default: runuml's own choice)")
+	flag.Parse()
+	if err := main1(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/lifecycle:", err)
+		os.Exit(1)
+	}
+}
+
+func main1(c config) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root")
+	}
+	note := ""
+	if strings.Contains(c.runtimes, "crun") && needPrivateNS() {
+		if os.Getenv(nsEnv) == "" {
+			status, err := reexecPrivate()
+			if err != nil {
+				return err
+			}
+			os.Exit(status)
+		}
+		if err := hideCgroup2(); err != nil {
+			return err
+		}
+		note = "The benchmark ran in a private mount namespace without the hybrid cgroup2 mount " +
+			hybridCgroup2 + " (crun 1.8 refuses hybrid cgroups with controllers in cgroup2): " +
+			"all runtimes saw cgroup v1 only."
+	}
+	// An aborting UML guest would leave a core file of its whole memory.
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "runuml-bench-lifecycle-")
+	if err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		rts  []*ociRuntime
+		once sync.Once
+	)
+	// Everything we made goes, also when interrupted: containers first (a detached one
+	// outlives us otherwise), then the work dir.
+	cleanup := func() {
+		once.Do(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, rt := range rts {
+				rt.cleanup()
+			}
+			os.RemoveAll(work)
+		})
+	}
+	defer cleanup()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "bench/lifecycle: %v, cleaning up\n", s)
+		cleanup()
+		os.Exit(1)
+	}()
+
+	fmt.Fprintln(os.Stderr, "building runuml ...")
+	runuml, err := buildRunuml(filepath.Join(work, "bin"))
+	if err != nil {
+		return err
+	}
+	if c.kernel != "" {
+		os.Setenv("RUNUML_KERNEL", c.kernel) // runuml's --kernel, also for its monitor
+	}
+	b, err := makeBundle(filepath.Join(work, "bundle"))
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Split(c.runtimes, ",") {
+		bin := runuml
+		if name != "runuml" {
+			if bin, err = exec.LookPath(name); err != nil {
+				return err
+			}
+		}
+		rt, err := newRuntime(name, bin, work)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		rts = append(rts, rt)
+		mu.Unlock()
+	}
+	if len(rts) == 0 || rts[0].name != "runuml" {
+		return fmt.Errorf("-runtimes must start with runuml")
+	}
+
+	rep := report{cfg: c, note: note, rts: rts}
+	if strings.Contains(c.only, "latency") {
+		fmt.Fprintln(os.Stderr, "latency: run of true ...")
+		if rep.lat, err = measureLatency(b, rts, c.runs, c.warmup); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(c.only, "phases") {
+		fmt.Fprintln(os.Stderr, "phases: create, start, exit, delete ...")
+		if rep.ph, err = measurePhases(b, rts, c.phaseRuns, work); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(c.only, "throughput") {
+		fmt.Fprintf(os.Stderr, "throughput: %d MiB each way ...\n", c.mib)
+		if rep.tp, err = measureThroughput(b, rts, c.mib<<20, c.tputRuns); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(c.only, "memory") {
+		fmt.Fprintln(os.Stderr, "memory: idle sleep 1000 ...")
+		if rep.mem, err = measureMemory(b, rts, c.memRuns, c.settle, work); err != nil {
+			return err
+		}
+	}
+	rep.print()
+	return nil
+}

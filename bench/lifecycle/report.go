@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// report collects every part's results and prints them as markdown.
+type report struct {
+	cfg  config
+	note string
+	rts  []*ociRuntime
+	lat  []latencyResult
+	ph   []phases
+	tp   []tput
+	mem  []memResult
+}
+
+func (r *report) print() {
+	r.machine()
+	if r.lat != nil {
+		r.latency()
+	}
+	if r.ph != nil {
+		r.phases()
+	}
+	if r.tp != nil {
+		r.throughput()
+	}
+	if r.mem != nil {
+		r.memory()
+	}
+	r.failures()
+}
+
+var (
+	idRE   = regexp.MustCompile(`lc[0-9]+-[a-z]+-[0-9]+`)
+	tmpRE  = regexp.MustCompile(`/tmp/runuml-bench-lifecycle-[0-9]+`)
+	timeRE = regexp.MustCompile(`time="[^"]*" `)
+)
+
+// failures lists the attempts that failed and were retried, grouped by message.
+func (r *report) failures() {
+	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
+	fmt.Println()
+	for _, rt := range r.rts {
+		fmt.Printf("- %s: %d\n", rt.name, len(rt.fails))
+		count := map[string]int{}
+		var order []string
+		for _, f := range rt.fails {
+			// Ids and temp paths differ per attempt and would split one cause into many.
+			f = idRE.ReplaceAllString(tmpRE.ReplaceAllString(f, "TMP"), "ID")
+			f = timeRE.ReplaceAllString(f, "")
+			if count[f] == 0 {
+				order = append(order, f)
+			}
+			count[f]++
+		}
+		for _, f := range order {
+			fmt.Printf("  - %d× `%s`\n", count[f], strings.ReplaceAll(f, "`", "'"))
+		}
+	}
+	fmt.Println()
+}
+
+func (r *report) machine() {
+	var u unix.Utsname
+	unix.Uname(&u)
+	fmt.Println("# runuml lifecycle benchmark")
+	fmt.Println()
+	fmt.Printf("- machine: %d CPUs (nproc), host kernel %s, %s\n", runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339))
+	for _, rt := range r.rts {
+		out, _ := exec.Command(rt.bin, "--version").CombinedOutput()
+		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
+		fmt.Printf("- %s: %s\n", rt.name, strings.TrimSuffix(v, ";"))
+	}
+	fmt.Println("- bundle: busybox-static rootfs, `runc spec` config.json (terminal false), shared by all runtimes")
+	if r.note != "" {
+		fmt.Println("- " + r.note)
+	}
+	fmt.Println()
+}
+
+func (r *report) latency() {
+	fmt.Printf("## `run` of `true`, end to end (%d runs each after %d warm-up, interleaved)\n\n", r.cfg.runs, r.cfg.warmup)
+	fmt.Println("| runtime | median | p10 | p90 | min | max | runuml / this (median) |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	base := r.lat[0].times.median()
+	for _, l := range r.lat {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.rt.name, ms(l.times.median()), ms(l.times.pct(0.1)),
+			ms(l.times.pct(0.9)), ms(slices.Min(l.times)), ms(slices.Max(l.times)), ratio(base, l.times.median()))
+	}
+	verdict := "met"
+	if base > 150*time.Millisecond {
+		verdict = "NOT met"
+	}
+	fmt.Printf("\nTarget for runuml, median ≤ 150 ms: %s (%s).\n\n", verdict, ms(base))
+}
+
+func (r *report) phases() {
+	fmt.Printf("## Phases of one lifecycle of `true` (median of %d, interleaved)\n\n", r.cfg.phaseRuns)
+	fmt.Println("start → exit waits for the pid-file process: runuml's monitor (exits once the guest is down), " +
+		"runc's and crun's container process.")
+	fmt.Println()
+	fmt.Println("| runtime | create | start | start → exit | delete | sum |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, p := range r.ph {
+		c, s, e, d := p.create.median(), p.start.median(), p.exit.median(), p.delet.median()
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.rt.name, ms(c), ms(s), ms(e), ms(d), ms(c+e+d))
+	}
+	fmt.Println()
+}
+
+func (r *report) throughput() {
+	fmt.Printf("## stdio throughput, %d MiB (median of %d, interleaved)\n\n", r.cfg.mib, r.cfg.tputRuns)
+	fmt.Println("End-to-end MB/s (10^6 B/s) of the whole `run`: container start and teardown are included, " +
+		"so the rate of a fast path is bounded by the runtime's start time.")
+	fmt.Println()
+	fmt.Println("| runtime | stdin → `wc -c` | wall | stdout `head -c` → host | wall | bytes right | runuml / this (in, out) |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	in0, out0 := medianF(r.tp[0].in), medianF(r.tp[0].out)
+	for _, t := range r.tp {
+		ok := "yes"
+		if !t.inOK || !t.outOK {
+			ok = fmt.Sprintf("NO (in %v, out %v)", t.inOK, t.outOK)
+		}
+		fmt.Printf("| %s | %.0f MB/s | %s | %.0f MB/s | %s | %s | %.2f×, %.2f× |\n", t.rt.name, medianF(t.in), ms(t.inT.median()),
+			medianF(t.out), ms(t.outT.median()), ok, in0/medianF(t.in), out0/medianF(t.out))
+	}
+	fmt.Println()
+}
+
+func (r *report) memory() {
+	fmt.Printf("## Host memory of an idle container (`run -d` of `sleep 1000`, read after %v, median of %d)\n\n", r.cfg.settle, r.cfg.memRuns)
+	fmt.Println("PSS (smaps_rollup) summed over the pid-file process and all its descendants; " +
+		"for runuml that includes the guest RAM the kernel has touched (its memory file is mapped).")
+	fmt.Println()
+	fmt.Println("| runtime | PSS | processes | runuml / this |")
+	fmt.Println("|---|---|---|---|")
+	base := medianI(r.mem[0].pssKB)
+	for _, m := range r.mem {
+		v := medianI(m.pssKB)
+		fmt.Printf("| %s | %.1f MiB | %d | %.1f× |\n", m.rt.name, float64(v)/1024, m.procs, float64(base)/float64(v))
+	}
+	fmt.Println()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+func ratio(a, b time.Duration) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func medianI(v []int) int {
+	f := make([]float64, len(v))
+	for i, x := range v {
+		f[i] = float64(x)
+	}
+	return int(medianF(f))
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// tput holds one runtime's end-to-end rates in MB/s (10^6 bytes per second), boot included.
+type tput struct {
+	rt          *ociRuntime
+	in, out     []float64
+	inT, outT   dist // wall time of each run
+	inOK, outOK bool // every byte count was right
+}
+
+// measureThroughput pipes size bytes into `run` of `wc -c` (host -> container) and reads
+// `run` of `head -c SIZE /dev/zero` (container -> host), runs times per runtime, interleaved.
+// The whole `run` is timed, so the container's start and teardown are part of the rate.
+func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tput, error) {
+	res := make([]tput, len(rts))
+	for i, rt := range rts {
+		res[i] = tput{rt: rt, inOK: true, outOK: true}
+	}
+	if err := b.set("wc", "-c"); err != nil {
+		return nil, err
+	}
+	for range runs {
+		for i, rt := range rts {
+			var el time.Duration
+			var ok bool
+			err := rt.attempt(func() (err error) {
+				el, ok, err = stdinRun(b, rt, size)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			res[i].inT = append(res[i].inT, el)
+			res[i].in = append(res[i].in, rate(size, el))
+			res[i].inOK = res[i].inOK && ok
+		}
+	}
+	if err := b.set("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
+		return nil, err
+	}
+	for range runs {
+		for i, rt := range rts {
+			var el time.Duration
+			var ok bool
+			err := rt.attempt(func() (err error) {
+				el, ok, err = stdoutRun(b, rt, size)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			res[i].outT = append(res[i].outT, el)
+			res[i].out = append(res[i].out, rate(size, el))
+			res[i].outOK = res[i].outOK && ok
+		}
+	}
+	return res, nil
+}
+
+func rate(size int64, el time.Duration) float64 { return float64(size) / el.Seconds() / 1e6 }
+
+// timeoutFor allows 1 MB/s plus a minute: far slower than any runtime should be.
+func timeoutFor(size int64) time.Duration { return time.Minute + time.Duration(size/1e6)*time.Second }
+
+// stdinRun writes size bytes of random data into the container's stdin and checks that
+// `wc -c` counted all of them.
+func stdinRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return 0, false, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return 0, false, err
+	}
+	// Random bytes: every byte value must pass unchanged through the runtime's stdio path.
+	block := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range block {
+		block[i] = byte(rng.Uint32())
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		defer inW.Close()
+		for left := size; left > 0; {
+			n, err := inW.Write(block[:min(left, int64(len(block)))])
+			left -= int64(n)
+			if err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	var out bytes.Buffer
+	read := make(chan error, 1)
+	go func() { _, err := io.Copy(&out, outR); outR.Close(); read <- err }()
+	el, err := rt.run(b, timeoutFor(size), inR, outW)
+	werr, rerr := <-wrote, <-read
+	if err != nil {
+		return el, false, err
+	}
+	if werr != nil || rerr != nil {
+		return el, false, fmt.Errorf("%s stdin: write: %v, read: %v", rt.name, werr, rerr)
+	}
+	got := strings.TrimSpace(out.String())
+	if got != strconv.FormatInt(size, 10) {
+		fmt.Fprintf(os.Stderr, "%s stdin: wc -c counted %q, sent %d\n", rt.name, got, size)
+		return el, false, nil
+	}
+	return el, true, nil
+}
+
+// stdoutRun reads the container's stdout to EOF, counting bytes and checking they are zeros.
+func stdoutRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, false, err
+	}
+	type count struct {
+		n, nonzero int64
+		err        error
+	}
+	read := make(chan count, 1)
+	go func() {
+		var c count
+		buf, zeros := make([]byte, 1<<20), make([]byte, 1<<20)
+		for {
+			n, err := outR.Read(buf)
+			c.n += int64(n)
+			// bytes.Equal is memcmp: the check must not slow the reader down.
+			if !bytes.Equal(buf[:n], zeros[:n]) {
+				for _, x := range buf[:n] {
+					if x != 0 {
+						c.nonzero++
+					}
+				}
+			}
+			if err != nil {
+				if err != io.EOF {
+					c.err = err
+				}
+				break
+			}
+		}
+		outR.Close()
+		read <- c
+	}()
+	el, err := rt.run(b, timeoutFor(size), nil, outW)
+	c := <-read
+	if err != nil {
+		return el, false, err
+	}
+	if c.err != nil {
+		return el, false, fmt.Errorf("%s stdout: %w", rt.name, c.err)
+	}
+	if c.n != size || c.nonzero != 0 {
+		fmt.Fprintf(os.Stderr, "%s stdout: got %d bytes (%d not zero), want %d zeros\n", rt.name, c.n, c.nonzero, size)
+		return el, false, nil
+	}
+	return el, true, nil
+}
