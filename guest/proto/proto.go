@@ -61,7 +61,7 @@ const (
 )
 
 // StdinWindow is the most stdin bytes in flight to one process.
-const StdinWindow = 256 << 10
+const StdinWindow = 2 << 20
 
 // HelloMsg is the payload of Hello.
 type HelloMsg struct {
