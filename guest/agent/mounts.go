@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/hostfs"
+	"github.com/runuml/runuml/oci"
 )
 
 // setupRootfs builds the container's mount tree in its new mount namespace and pivots into
@@ -63,7 +63,7 @@ func mountOne(rootfs string, m specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	flags, propagation, data := parseOptions(m.Options)
+	flags, propagation, data := oci.ParseMountOptions(m.Options)
 	if hostfs.IsBind(m) {
 		if err := makeTarget(dest, m.Source); err != nil {
 			return err
@@ -115,50 +115,6 @@ func makeTarget(dest, source string) error {
 		f.Close()
 	}
 	return err
-}
-
-var mountFlags = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
-	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
-	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
-	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
-	"dirsync": {false, unix.MS_DIRSYNC}, "remount": {false, unix.MS_REMOUNT},
-	"mand": {false, unix.MS_MANDLOCK}, "nomand": {true, unix.MS_MANDLOCK},
-	"atime": {true, unix.MS_NOATIME}, "noatime": {false, unix.MS_NOATIME},
-	"diratime": {true, unix.MS_NODIRATIME}, "nodiratime": {false, unix.MS_NODIRATIME},
-	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
-	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
-}
-
-var propagationFlags = map[string]uintptr{
-	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
-	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
-	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
-	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
-}
-
-// parseOptions splits mount options into flags, propagation changes and filesystem data.
-func parseOptions(options []string) (flags uintptr, propagation []uintptr, data string) {
-	var rest []string
-	for _, o := range options {
-		if f, ok := mountFlags[o]; ok {
-			if f.clear {
-				flags &^= f.flag
-			} else {
-				flags |= f.flag
-			}
-		} else if p, ok := propagationFlags[o]; ok {
-			propagation = append(propagation, p)
-		} else {
-			rest = append(rest, o)
-		}
-	}
-	return flags, propagation, strings.Join(rest, ",")
 }
 
 // The devices every container gets, as runc makes them.

@@ -1,4 +1,4 @@
-package agent
+package oci
 
 import (
 	"slices"
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestParseOptions(t *testing.T) {
+func TestParseMountOptions(t *testing.T) {
 	for _, tc := range []struct {
 		opts  []string
 		flags uintptr
@@ -20,7 +20,7 @@ func TestParseOptions(t *testing.T) {
 		{[]string{"nosuid", "mode=755", "size=65536k"}, unix.MS_NOSUID, nil, "mode=755,size=65536k"},
 		{[]string{"newinstance", "ptmxmode=0666", "gid=5"}, 0, nil, "newinstance,ptmxmode=0666,gid=5"},
 	} {
-		flags, prop, data := parseOptions(tc.opts)
+		flags, prop, data := ParseMountOptions(tc.opts)
 		if flags != tc.flags || !slices.Equal(prop, tc.prop) || data != tc.data {
 			t.Errorf("%v: %#x %v %q; want %#x %v %q", tc.opts, flags, prop, data, tc.flags, tc.prop, tc.data)
 		}
