@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/runuml/runuml/oci"
 )
 
@@ -24,13 +26,18 @@ const (
 	OpStart Op = "start"
 	// OpSignal relays a signal to the container (Request.Signal, Request.All).
 	OpSignal Op = "signal"
+	// OpExec runs Request.Process in the container. After the request the connection carries
+	// guest/proto frames for that process both ways (process id 0 on this connection):
+	// Started or Fail first, then output and stdin, and Exit last.
+	OpExec Op = "exec"
 )
 
 // Request is a call to the monitor.
 type Request struct {
-	Op     Op   `json:"op"`
-	Signal int  `json:"signal,omitempty"`
-	All    bool `json:"all,omitempty"`
+	Op      Op             `json:"op"`
+	Signal  int            `json:"signal,omitempty"`
+	All     bool           `json:"all,omitempty"`
+	Process *specs.Process `json:"process,omitempty"`
 }
 
 // Response is the monitor's answer; Error is empty on success.

@@ -60,6 +60,8 @@ type Monitor struct {
 	exit     chan int   // the container's status from the Exit frame
 	stdinWin *window
 	calls    sync.WaitGroup // control calls being answered
+	execs    map[uint32]*execClient
+	nextExec uint32
 }
 
 // Run boots the guest and serves the container until it exits; ready receives "ok" once the

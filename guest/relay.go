@@ -1,7 +1,9 @@
 package guest
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -20,6 +22,10 @@ func (m *Monitor) relay(r *proto.Reader) int {
 		f, err := r.Read()
 		if err != nil {
 			break
+		}
+		if f.Proc != 0 {
+			m.toExec(f)
+			continue
 		}
 		switch f.Type {
 		case proto.Stdout:
@@ -45,6 +51,7 @@ func (m *Monitor) relay(r *proto.Reader) int {
 			}
 		}
 	}
+	m.closeExecs()
 	// The line broke without an Exit frame: the guest died (or was killed) under the
 	// container. Its own exit code is not trusted (the container can write /proc/exitcode).
 	<-m.dead
@@ -71,6 +78,7 @@ func (m *Monitor) finish(status int) {
 	m.st.ExitStatus = &status
 	m.Store.Save(m.st)
 	m.mu.Unlock()
+	m.closeExecs()
 	// Answer calls in flight (a start racing a process that exits at once) before exiting.
 	m.calls.Wait()
 }
@@ -100,7 +108,14 @@ func (m *Monitor) serve(ln net.Listener) {
 			defer conn.Close()
 			var req Request
 			var resp Response
-			if err := json.NewDecoder(conn).Decode(&req); err != nil {
+			// One line of JSON (the encoder ends it with a newline); an exec's frames follow.
+			br := bufio.NewReader(conn)
+			line, err := br.ReadBytes('\n')
+			if err != nil || json.Unmarshal(line, &req) != nil {
+				return
+			}
+			if req.Op == OpExec {
+				m.serveExec(conn, br, req.Process)
 				return
 			}
 			if err := m.handle(req); err != nil {
@@ -196,20 +211,23 @@ func (m *Monitor) signal(sig int, all bool) error {
 	return nil
 }
 
-// pumpStdin carries the monitor's stdin to the container's process, keeping at most
-// proto.StdinWindow bytes unacknowledged.
-func (m *Monitor) pumpStdin() {
+// pumpStdin carries the monitor's stdin to the container's process.
+func (m *Monitor) pumpStdin() { pumpStdin(os.Stdin, m.w, 0, m.stdinWin) }
+
+// pumpStdin carries in to process proc as Stdin frames, keeping at most proto.StdinWindow
+// bytes unacknowledged, and ends with StdinClose.
+func pumpStdin(in io.Reader, w *proto.Writer, proc uint32, win *window) {
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := os.Stdin.Read(buf)
+		n, err := in.Read(buf)
 		if n > 0 {
-			m.stdinWin.acquire(n)
-			if m.w.Write(proto.Stdin, 0, buf[:n]) != nil {
+			win.acquire(n)
+			if w.Write(proto.Stdin, proc, buf[:n]) != nil {
 				return
 			}
 		}
 		if err != nil {
-			m.w.Send(proto.StdinClose, 0, nil)
+			w.Send(proto.StdinClose, proc, nil)
 			return
 		}
 	}

@@ -28,14 +28,19 @@ func Main() {
 	if len(os.Args) > 1 && os.Args[1] == stage2Arg {
 		stage2() // never returns
 	}
+	if len(os.Args) > 2 && os.Args[1] == execArg {
+		execStage(os.Args[2]) // never returns
+	}
 	err := serve()
 	logf("runuml-init: %v", err)
 	powerOff(255)
 }
 
 type agent struct {
-	w    *proto.Writer
-	init *process
+	w     *proto.Writer
+	init  *process
+	mu    sync.Mutex
+	procs map[uint32]*process // exec'd processes by id
 	// starting is held from the Start frame until Started (or Fail) is sent, so a process
 	// that exits at once cannot have its Exit reach the host before its Started.
 	starting sync.Mutex
@@ -54,7 +59,7 @@ func serve() error {
 	if err != nil {
 		return err
 	}
-	a := &agent{w: proto.NewWriter(line)}
+	a := &agent{w: proto.NewWriter(line), procs: map[uint32]*process{}}
 	if err := a.w.Send(proto.Hello, 0, proto.HelloMsg{Version: proto.Version}); err != nil {
 		return err
 	}
@@ -94,10 +99,19 @@ func (a *agent) readLine(line io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("control line: %w", err)
 		}
-		if f.Proc != 0 {
-			continue // exec'd processes come with the exec feature
-		}
 		p := a.init
+		if f.Proc != 0 {
+			if f.Type == proto.Exec {
+				go a.exec(f)
+				continue
+			}
+			a.mu.Lock()
+			p = a.procs[f.Proc]
+			a.mu.Unlock()
+			if p == nil {
+				continue
+			}
+		}
 		switch f.Type {
 		case proto.Start:
 			a.starting.Lock()
@@ -131,9 +145,44 @@ func (a *agent) reap(children chan os.Signal) {
 			}
 			if pid == a.init.pid {
 				go a.finish(exitStatus(ws))
+				continue
 			}
+			a.mu.Lock()
+			for id, p := range a.procs {
+				if p.pid == pid {
+					delete(a.procs, id)
+					go func() {
+						p.output.Wait()
+						a.w.Send(proto.Exit, id, proto.ExitMsg{Status: exitStatus(ws)})
+					}()
+				}
+			}
+			a.mu.Unlock()
 		}
 	}
+}
+
+// exec runs the process of an Exec frame and answers Started or Fail for its id.
+func (a *agent) exec(f proto.Frame) {
+	var m proto.ExecMsg
+	err := f.Decode(&m)
+	if err == nil && m.Process == nil {
+		err = fmt.Errorf("exec: no process")
+	}
+	if err == nil {
+		// Registered under the lock the reaper takes, so its exit cannot be missed.
+		// Started goes out under the same lock, so it precedes the process's Exit.
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		var p *process
+		p, err = execProcess(a.w, a.init, f.Proc, m.Process)
+		if err == nil {
+			a.procs[f.Proc] = p
+			a.w.Send(proto.Started, f.Proc, nil)
+			return
+		}
+	}
+	a.w.Send(proto.Fail, f.Proc, proto.ErrorMsg{Message: err.Error()})
 }
 
 // finish reports the container's exit once all its output is sent, then powers off.

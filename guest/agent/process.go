@@ -37,10 +37,12 @@ const (
 // createContainer starts the stage-2 child in the container's namespaces and waits until it
 // is ready to exec the container's process.
 func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
-	return newProcess(w, 0, cloneFlags(spec))
+	return newProcess(w, 0, []string{"runuml-init", stage2Arg}, cloneFlags(spec), nil)
 }
 
-func newProcess(w *proto.Writer, id uint32, flags uintptr) (*process, error) {
+// newProcess starts runuml-init with args as process id, in new namespaces flags, hands it
+// input on the socketpair, and waits for its ready word.
+func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input []byte) (*process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -54,13 +56,16 @@ func newProcess(w *proto.Writer, id uint32, flags uintptr) (*process, error) {
 		}
 	}
 	files := []*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}
-	proc, err := os.StartProcess("/proc/self/exe", []string{"runuml-init", stage2Arg},
+	proc, err := os.StartProcess("/proc/self/exe", args,
 		&os.ProcAttr{Files: files, Sys: &syscall.SysProcAttr{Cloneflags: flags}})
 	for _, f := range files[:3] {
 		f.Close()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start container setup: %w", err)
+	}
+	if input != nil {
+		ours.Write(append(input, '\n'))
 	}
 	p := &process{w: w, id: id, pid: proc.Pid, sync: ours}
 	p.stdin = newStdinQueue(p, pipes[0][1])

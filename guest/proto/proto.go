@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Version is sent in Hello; the host refuses an agent that speaks another version.
@@ -58,6 +60,9 @@ const (
 	Stderr
 	// Exit (guest→host): the process ended; all its output was sent before. Payload Exit.
 	Exit
+	// Exec (host→guest): run another process in the running container, under the frame's
+	// process id; the guest answers Started or Fail for that id. Payload ExecMsg.
+	Exec
 )
 
 // StdinWindow is the most stdin bytes in flight to one process.
@@ -88,6 +93,11 @@ type AckMsg struct {
 // runc shim reports it.
 type ExitMsg struct {
 	Status int `json:"status"`
+}
+
+// ExecMsg is the payload of Exec: the process as config.json's "process" describes it.
+type ExecMsg struct {
+	Process *specs.Process `json:"process"`
 }
 
 // Frame is one message on the line.
@@ -123,7 +133,7 @@ func (r *Reader) Read() (Frame, error) {
 	if n > MaxPayload {
 		return Frame{}, fmt.Errorf("frame type %d: payload of %d bytes exceeds %d", h[0], n, MaxPayload)
 	}
-	if h[0] == 0 || Type(h[0]) > Exit {
+	if h[0] == 0 || Type(h[0]) > Exec {
 		return Frame{}, fmt.Errorf("unknown frame type %d", h[0])
 	}
 	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: make([]byte, n)}

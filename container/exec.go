@@ -1,0 +1,96 @@
+package container
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runuml/runuml/guest"
+	"github.com/runuml/runuml/oci"
+)
+
+// ProcessTemplate returns the container's own process from its bundle, the base that inline
+// `exec` arguments modify, as runc does.
+func ProcessTemplate(o Options, id string) (*specs.Process, error) {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := oci.LoadSpec(st.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	p := *spec.Process
+	p.Terminal = false
+	return &p, nil
+}
+
+// Exec runs p in running container id with stdio, and returns its exit status. started is
+// called once the process runs.
+func Exec(o Options, id string, p *specs.Process, stdio Stdio, started func()) (int, error) {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return 0, err
+	}
+	if len(p.Args) == 0 {
+		return 0, fmt.Errorf("%w: process.args must not be empty", oci.ErrBadConfig)
+	}
+	if p.Terminal {
+		return 0, fmt.Errorf("%w: exec with a terminal is not supported yet by runuml", oci.ErrBadConfig)
+	}
+	if st.Current() != oci.Running {
+		return 0, fmt.Errorf("container %s: cannot exec in a %s container: %w", id, st.Current(), oci.ErrNotRunning)
+	}
+	status, err := guest.Exec(o.Store.Dir(id), p, stdio.In, stdio.Out, stdio.Err, started)
+	if err != nil {
+		return 0, fmt.Errorf("container %s: %w", id, err)
+	}
+	return status, nil
+}
+
+// StartProxy starts args (a foreground `runuml exec` of the same process) as a detached
+// process of its own session that carries the process's stdio and exits with its status, and
+// returns once the process runs. Its pid is what `exec --detach --pid-file` records.
+func StartProxy(args []string, stdio Stdio) (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer readyR.Close()
+	cmd := exec.Command(self, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.Env = append(os.Environ(), ReadyFDEnv+"=3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return 0, err
+	}
+	word, _ := io.ReadAll(bufio.NewReader(readyR))
+	if msg := strings.TrimSpace(string(word)); msg != "ok" {
+		cmd.Wait()
+		if msg == "" {
+			msg = "exec failed"
+		}
+		return 0, errors.New(msg)
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	return pid, nil
+}
+
+// ReadyFDEnv names the fd on which a detached exec proxy reports "ok" once its process runs,
+// or why it could not start it.
+const ReadyFDEnv = "_RUNUML_EXEC_READY_FD"

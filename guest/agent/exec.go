@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/guest/proto"
+)
+
+// execArg marks the re-exec of runuml-init that becomes a process exec'd into the container.
+const execArg = "__exec"
+
+// execNamespaces are joined by the thread that forks an exec'd process; its mount namespace
+// is entered by chroot into the container init's root instead, since a multithreaded Go
+// process cannot setns into a mount namespace.
+var execNamespaces = []string{"ipc", "uts", "cgroup", "pid"}
+
+// execProcess runs process p in the container of init as process id, and starts it.
+func execProcess(w *proto.Writer, init *process, id uint32, p *specs.Process) (*process, error) {
+	input, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	result := make(chan error, 1)
+	var proc *process
+	go func() {
+		// This thread joins the container's namespaces and is never unlocked, so it ends
+		// with this goroutine instead of serving others.
+		runtime.LockOSThread()
+		for _, ns := range execNamespaces {
+			if err := joinNamespace(init.pid, ns); err != nil {
+				result <- err
+				return
+			}
+		}
+		var err error
+		proc, err = newProcess(w, id, []string{"runuml-init", execArg, strconv.Itoa(init.pid)}, 0, input)
+		if err == nil {
+			err = proc.start()
+		}
+		result <- err
+	}()
+	return proc, <-result
+}
+
+func joinNamespace(pid int, ns string) error {
+	path := fmt.Sprintf("/proc/%d/ns/%s", pid, ns)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container namespace: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, 0); err != nil {
+		return fmt.Errorf("join %s: %w", path, err)
+	}
+	return nil
+}
+
+// execStage runs in the exec'd process: it reads the process from fd 3, enters the
+// container's root, reports ready, waits for the start word and execs.
+func execStage(initPid string) {
+	sync := os.NewFile(3, "sync")
+	syscall.CloseOnExec(3)
+	fail := func(err error) {
+		fmt.Fprintf(sync, "%v\n", err)
+		os.Exit(1)
+	}
+	r := bufio.NewReader(sync)
+	line, err := r.ReadBytes('\n')
+	var p specs.Process
+	if err == nil {
+		err = json.Unmarshal(line, &p)
+	}
+	if err != nil {
+		fail(fmt.Errorf("exec: read process: %w", err))
+	}
+	if len(p.Args) == 0 {
+		fail(fmt.Errorf("exec: process.args must not be empty"))
+	}
+	if err := unix.Chroot("/proc/" + initPid + "/root"); err != nil {
+		fail(fmt.Errorf("exec: enter container root: %w", err))
+	}
+	if err := os.Chdir("/"); err != nil {
+		fail(err)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Fprintln(sync, wordReady)
+	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
+		os.Exit(1)
+	}
+	if err := finalize(&p); err != nil {
+		fail(err)
+	}
+	err = unix.Exec(path, p.Args, homeEnv(p.Env, p.User.UID))
+	fail(fmt.Errorf("exec %s: %w", p.Args[0], err))
+}
