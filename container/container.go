@@ -65,9 +65,17 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// startMonitor starts `runuml monitor ID` in a session of its own and waits for its word that
-// the container is created.
+// startMonitor starts `runuml monitor ID` and waits for its word that the container is
+// created.
 func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
+	args := append(append([]string{}, o.MonitorFn...), "monitor", id)
+	return startSelf(args, nil, stdio, "monitor exited before the container was created")
+}
+
+// startSelf starts runuml with args in a session of its own, with fd 3 the write end of a
+// pipe on which it reports "ok" or why it failed, and waits for that word. silent is the
+// error when it exits without one.
+func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -77,21 +85,23 @@ func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer readyR.Close()
-	args := append(append([]string{}, o.MonitorFn...), "monitor", id)
 	cmd := exec.Command(self, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
 	cmd.ExtraFiles = []*os.File{readyW}
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
-		return nil, fmt.Errorf("start monitor: %w", err)
+		return nil, fmt.Errorf("start %s: %w", args[len(args)-2], err)
 	}
 	word, _ := io.ReadAll(bufio.NewReader(readyR))
 	if msg := strings.TrimSpace(string(word)); msg != "ok" {
 		cmd.Wait()
 		if msg == "" {
-			msg = "monitor exited before the container was created"
+			msg = silent
 		}
 		return nil, errors.New(msg)
 	}

@@ -1,14 +1,7 @@
 package container
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -59,32 +52,9 @@ func Exec(o Options, id string, p *specs.Process, stdio Stdio, started func()) (
 // process of its own session that carries the process's stdio and exits with its status, and
 // returns once the process runs. Its pid is what `exec --detach --pid-file` records.
 func StartProxy(args []string, stdio Stdio) (int, error) {
-	self, err := os.Executable()
+	cmd, err := startSelf(args, []string{ReadyFDEnv + "=3"}, stdio, "exec failed")
 	if err != nil {
 		return 0, err
-	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer readyR.Close()
-	cmd := exec.Command(self, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.In, stdio.Out, stdio.Err
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.Env = append(os.Environ(), ReadyFDEnv+"=3")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	readyW.Close()
-	if err != nil {
-		return 0, err
-	}
-	word, _ := io.ReadAll(bufio.NewReader(readyR))
-	if msg := strings.TrimSpace(string(word)); msg != "ok" {
-		cmd.Wait()
-		if msg == "" {
-			msg = "exec failed"
-		}
-		return 0, errors.New(msg)
 	}
 	pid := cmd.Process.Pid
 	cmd.Process.Release()

@@ -107,17 +107,41 @@ func (j *Jail) Enter() error {
 	if err := unix.Mount("", root, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("make jail read-only: %w", err)
 	}
-	if err := unix.Chdir(root); err != nil {
+	return Pivot(root)
+}
+
+// Pivot makes dir, a mount point, the root of this mount namespace and drops the old root.
+func Pivot(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
 		return err
 	}
 	// pivot_root(".", ".") stacks the old root under the new one; unmounting "." then drops it.
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root into jail: %w", err)
+		return fmt.Errorf("pivot_root into %s: %w", dir, err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("drop host root: %w", err)
+		return fmt.Errorf("drop old root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// MakeMountPoint creates target for a bind mount of source: a directory, or an empty file.
+func MakeMountPoint(target, source string) error {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return fmt.Errorf("bind mount source: %w", err)
+	}
+	if fi.IsDir() {
+		return os.MkdirAll(target, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err == nil {
+		f.Close()
+	}
+	return err
 }
 
 // Exec enters the jail and replaces this process with the kernel, pinned to j.CPU, with no
@@ -148,19 +172,7 @@ func (j *Jail) Exec() error {
 
 func bind(root string, b Bind) error {
 	target := filepath.Join(root, b.Target)
-	fi, err := os.Stat(b.Source)
-	if err != nil {
-		return fmt.Errorf("bind mount source: %w", err)
-	}
-	if fi.IsDir() {
-		err = os.MkdirAll(target, 0o755)
-	} else if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
-		var f *os.File
-		if f, err = os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644); err == nil {
-			f.Close()
-		}
-	}
-	if err != nil {
+	if err := MakeMountPoint(target, b.Source); err != nil {
 		return fmt.Errorf("stage %s: %w", b.Target, err)
 	}
 	flags := uintptr(unix.MS_BIND)

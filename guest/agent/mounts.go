@@ -36,16 +36,7 @@ func setupRootfs(spec *specs.Spec) error {
 			return err
 		}
 	}
-	if err := unix.Chdir(rootfs); err != nil {
-		return err
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach old root: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
+	if err := hostfs.Pivot(rootfs); err != nil {
 		return err
 	}
 	if spec.Root.Readonly {
@@ -65,7 +56,7 @@ func mountOne(rootfs string, m specs.Mount) error {
 	}
 	flags, propagation, data := oci.ParseMountOptions(m.Options)
 	if hostfs.IsBind(m) {
-		if err := makeTarget(dest, m.Source); err != nil {
+		if err := hostfs.MakeMountPoint(dest, m.Source); err != nil {
 			return err
 		}
 		if err := unix.Mount(m.Source, dest, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
@@ -96,25 +87,6 @@ func mountOne(rootfs string, m specs.Mount) error {
 		}
 	}
 	return nil
-}
-
-// makeTarget creates the mount point for a bind of source: a directory, or an empty file.
-func makeTarget(dest, source string) error {
-	fi, err := os.Stat(source)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return os.MkdirAll(dest, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dest, os.O_CREATE|os.O_RDONLY, 0o644)
-	if err == nil {
-		f.Close()
-	}
-	return err
 }
 
 // The devices every container gets, as runc makes them.
