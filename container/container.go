@@ -53,7 +53,7 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("%w: process.terminal is not supported yet by runuml", oci.ErrBadConfig)
 	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
-		Created: time.Now().UTC(), Annotations: spec.Annotations}
+		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1}
 	if err := o.Store.Reserve(st); err != nil {
 		return nil, err
 	}

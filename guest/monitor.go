@@ -156,11 +156,10 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu, err := pickCPU(m.Store, spec)
-	if err != nil {
+	if err := claimCPU(m.Store, m.st, spec); err != nil {
 		return nil, err
 	}
-	m.st.CPU = cpu
+	cpu := m.st.CPU
 	jail := hostfs.Jail{
 		Dir:   filepath.Join(m.dir, "jail"),
 		Binds: append(kbinds, binds...),

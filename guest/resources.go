@@ -2,6 +2,7 @@ package guest
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,24 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// claimCPU picks the CPU for st's guest and records it at once, under a lock on the store,
+// so guests created at the same time spread out too.
+func claimCPU(store oci.Store, st *oci.State, spec *specs.Spec) error {
+	lock, err := os.Open(store.Root) // the store directory itself is the lock
+
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	if st.CPU, err = pickCPU(store, spec); err != nil {
+		return err
+	}
+	return store.Save(st)
+}
+
 // pickCPU chooses the host CPU for a new guest: among those allowed (the spec's cpuset and
 // this process's affinity), the one with the fewest live guests, so guests spread out. A guest
 // runs several times faster pinned than left to migrate.
@@ -89,7 +108,7 @@ func pickCPU(store oci.Store, spec *specs.Spec) (int, error) {
 	load := map[int]int{}
 	states, _ := store.List()
 	for _, st := range states {
-		if st.Alive() {
+		if st.CPU >= 0 && st.Alive() { // CPU is -1 until a guest has picked one
 			load[st.CPU]++
 		}
 	}

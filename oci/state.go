@@ -38,7 +38,7 @@ type State struct {
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	ExitStatus  *int              `json:"exitStatus,omitempty"`
-	CPU         int               `json:"cpu"` // the host CPU the guest is pinned to
+	CPU         int               `json:"cpu"` // the host CPU the guest is pinned to; -1 until chosen
 }
 
 // Alive reports whether the monitor recorded in st is still the running process.

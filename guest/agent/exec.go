@@ -67,6 +67,7 @@ func joinNamespace(pid int, ns string) error {
 // execStage runs in the exec'd process: it reads the process from fd 3, enters the
 // container's root, reports ready, waits for the start word and execs.
 func execStage(initPid string) {
+	runtime.LockOSThread() // see finalize
 	sync := os.NewFile(3, "sync")
 	syscall.CloseOnExec(3)
 	fail := func(err error) {

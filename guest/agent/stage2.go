@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,8 @@ const stage2Arg = "__stage2"
 // start word, then execs the container's process. It is PID 1 of the container's pid
 // namespace, so the process it becomes cannot see or signal the agent.
 func stage2() {
+	// Credentials and capabilities are set on this thread, which then execs (finalize).
+	runtime.LockOSThread()
 	sync := os.NewFile(3, "sync")
 	syscall.CloseOnExec(3)
 	fail := func(err error) {
@@ -110,7 +113,9 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// finalize takes on the process's limits and identity, last, since it drops privileges.
+// finalize takes on the process's limits, identity and capabilities, last, since it drops
+// privileges. Credentials and capabilities are per thread at the syscall level: the caller
+// locks its thread, and this thread is the one that execs, so the new program gets them.
 func finalize(p *specs.Process) error {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimits[rl.Type]
@@ -121,32 +126,41 @@ func finalize(p *specs.Process) error {
 			return fmt.Errorf("set %s: %w", rl.Type, err)
 		}
 	}
-	if p.NoNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
-		}
-	}
 	umask := 0o022
 	if p.User.Umask != nil {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
+	if err := dropBounding(p.Capabilities); err != nil {
+		return err
+	}
+	// Keep the permitted set across the uid change; the spec's sets are applied after it.
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
 	gids := make([]int, len(p.User.AdditionalGids))
 	for i, g := range p.User.AdditionalGids {
 		gids[i] = int(g)
 	}
-	// The syscall package applies these to every thread of this Go process.
-	if err := syscall.Setgroups(gids); err != nil {
+	if err := unix.Setgroups(gids); err != nil {
 		return fmt.Errorf("setgroups: %w", err)
 	}
-	if err := syscall.Setgid(int(p.User.GID)); err != nil {
+	if err := unix.Setgid(int(p.User.GID)); err != nil {
 		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
 	}
-	if err := syscall.Setuid(int(p.User.UID)); err != nil {
+	if err := unix.Setuid(int(p.User.UID)); err != nil {
 		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
 	}
 	if err := os.Chdir(p.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err)
+	}
+	if err := setCapabilities(p.Capabilities); err != nil {
+		return err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The top of a guest's jail: its staged files, mount points and the kernel's libraries.
+var jailTop = []string{".", "..", "dev", "lib", "lib64", "proc", "rootfs", "runuml", "sys", "tmp", "usr", "volumes"}
+
+// hostMarker creates a file with a unique name and content in each host dir and returns
+// its name and content; the guest must never see either.
+func hostMarker(t *testing.T, dirs ...string) (name, content string) {
+	b := make([]byte, 8)
+	rand.Read(b)
+	name = "runuml-it-marker-" + hex.EncodeToString(b)
+	content = "HOST MARKER " + name + "\n"
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(p) })
+	}
+	return name, content
+}
+
+// TestHostfsConfinement mounts hostfs as the container's root user would, with host paths
+// that escaped a plain hostfs=DIR, and checks that only the jail shows: never a host file.
+func TestHostfsConfinement(t *testing.T) {
+	requireGuests(t)
+	marker, _ := hostMarker(t, "/", "/tmp")
+	for _, tc := range []struct {
+		opt  string
+		want []string // the listing must be a subset; nil: only the marker is checked
+	}{
+		{"/", jailTop},
+		{"/../../..", jailTop},
+		{"//..", jailTop},
+		{"/rootfs/../../..", jailTop},
+		{"/tmp/../../..", jailTop},
+		{"/proc", []string{".", ".."}}, // no host /proc: no way to /proc/PID/root
+		{"/tmp", nil},                  // the jail's private tmpfs, not host /tmp
+	} {
+		t.Run(tc.opt, func(t *testing.T) {
+			e := newEnv(t)
+			b := e.newBundle([]string{"sh", "-c", "mount -t hostfs none /mnt -o " + tc.opt + " && ls -a /mnt"}, privileged)
+			res := e.run("hostfs", b, nil)
+			if res.status != 0 || len(res.stderr) != 0 {
+				t.Fatalf("mount -o %s: status %d, stderr %q; want it mounted", tc.opt, res.status, res.stderr)
+			}
+			entries := strings.Fields(string(res.stdout))
+			for _, name := range entries {
+				if name == marker || (tc.want != nil && !slices.Contains(tc.want, name)) {
+					t.Errorf("mount -o %s shows %q, which is not the jail's; listing: %q", tc.opt, name, entries)
+				}
+			}
+		})
+	}
+}
+
+// TestHostfsSymlinks checks that symlinks in the rootfs pointing out of it resolve inside
+// the guest, through the container's root and through a raw hostfs mount alike.
+func TestHostfsSymlinks(t *testing.T) {
+	e := newEnv(t)
+	marker, content := hostMarker(t, "/", "/tmp")
+	b := e.newBundle([]string{"sh", "-c", `
+cat /escape
+cat /up/etc/hostname
+cat /marker-link /tmp-marker-link 2>/dev/null || echo no marker
+mount -t hostfs none /mnt -o / && cat /mnt/rootfs/escape /mnt/rootfs/up/etc/hostname
+cat /mnt/rootfs/marker-link 2>/dev/null || echo no marker`}, privileged)
+	b.writeFile(e, "etc/hostname", "in-container\n", 0o644)
+	for link, target := range map[string]string{
+		"escape":          "/etc/hostname", // the host's, if resolved on the host
+		"up":              "../../../../../../..",
+		"marker-link":     "/" + marker,
+		"tmp-marker-link": "/tmp/" + marker,
+	} {
+		if err := os.Symlink(target, filepath.Join(b.Rootfs, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.run("links", b, nil)
+	want := "in-container\nin-container\nno marker\nin-container\nin-container\nno marker\n"
+	if string(res.stdout) != want || res.status != 0 || strings.Contains(string(res.stderr), content) {
+		t.Errorf("symlinks out of the rootfs: stdout %q, stderr %q, status %d; want %q, 0",
+			res.stdout, res.stderr, res.status, want)
+	}
+}
+
+// TestHostfsWrites checks that writes through hostfs land in the jail, whatever path the
+// guest names, never in host /tmp or /.
+func TestHostfsWrites(t *testing.T) {
+	e := newEnv(t)
+	name, _ := hostMarker(t) // a fresh name only
+	var script strings.Builder
+	for _, opt := range []string{"/tmp", "/../../tmp", "/tmp/../../../tmp", "/rootfs/../../../tmp"} {
+		script.WriteString("mount -t hostfs none /mnt -o " + opt + " && echo x > /mnt/" + name + " && echo wrote; umount /mnt\n")
+	}
+	res := e.run("writes", e.newBundle([]string{"sh", "-c", script.String()}, privileged), nil)
+	if want := strings.Repeat("wrote\n", 4); string(res.stdout) != want || res.status != 0 {
+		t.Errorf("writes through hostfs: stdout %q, stderr %q, status %d; want %q, 0", res.stdout, res.stderr, res.status, want)
+	}
+	for _, p := range []string{filepath.Join("/tmp", name), filepath.Join("/", name)} {
+		if _, err := os.Lstat(p); err == nil {
+			os.Remove(p)
+			t.Errorf("the guest created %s on the host", p)
+		}
+	}
+}
+
+// privileged gives the container's process CAP_SYS_ADMIN (docker run --privileged), so it
+// can mount hostfs: the jail must hold even then.
+func privileged(s *specs.Spec) {
+	c := s.Process.Capabilities
+	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+}
+
+// TestCapabilities checks that the process gets the spec's capabilities, as under runc:
+// with `runc spec`'s three, root in the container cannot mount anything.
+func TestCapabilities(t *testing.T) {
+	e := newEnv(t)
+	res := e.run("caps", e.newBundle([]string{"sh", "-c",
+		`grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null && echo mounted || echo mount refused`}), nil)
+	// CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29), as runc shows them.
+	want := "CapPrm:\t0000000020000420\nCapEff:\t0000000020000420\nCapBnd:\t0000000020000420\nmount refused\n"
+	if string(res.stdout) != want || res.status != 0 {
+		t.Errorf("capabilities: stdout %q, status %d; want %q, 0", res.stdout, res.status, want)
+	}
+}
