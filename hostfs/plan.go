@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runuml/runuml/oci"
 )
 
 // Paths inside the jail, which are also the guest's paths of these files before the agent
@@ -32,12 +34,6 @@ type Bind struct {
 	Recurse  bool   `json:"recurse,omitempty"`
 }
 
-// IsBind reports whether m is a bind mount, which needs its source carried into the jail;
-// every other mount type is the guest kernel's own.
-func IsBind(m specs.Mount) bool {
-	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
-}
-
 // Plan returns the binds that make spec's files visible in the jail and a copy of spec for
 // the guest, with the root and bind sources rewritten to their guest paths.
 func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
@@ -49,7 +45,7 @@ func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
 	g.Mounts = make([]specs.Mount, len(spec.Mounts))
 	for i, m := range spec.Mounts {
 		g.Mounts[i] = m
-		if !IsBind(m) {
+		if !oci.IsBind(m) {
 			continue
 		}
 		target := path.Join(VolumesDir, fmt.Sprint(i))

@@ -47,6 +47,7 @@ func TestParseSpec(t *testing.T) {
 		{"no args", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/"}}`, "process.args must not be empty"},
 		{"relative cwd", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"x"}}`, "must be an absolute path"},
 		{"missing rootfs", `{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/"}}`, "is not a directory"},
+		{"missing bind source", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"mounts":[{"destination":"/d","type":"bind","source":"/nonexistent-runuml"}]}`, "mount /d: source stat /nonexistent-runuml"},
 		{"bad namespace", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"bogus"}]}}`, "unknown namespace"},
 	} {
 		spec, err := ParseSpec([]byte(tc.json), bundle)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -55,7 +56,19 @@ func ParseSpec(data []byte, bundle string) (*specs.Spec, error) {
 	if fi, err := os.Stat(spec.Root.Path); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: rootfs %s is not a directory", ErrBadConfig, spec.Root.Path)
 	}
+	for _, m := range spec.Mounts {
+		if IsBind(m) {
+			if _, err := os.Stat(m.Source); err != nil {
+				return nil, fmt.Errorf("%w: mount %s: source %v", ErrBadConfig, m.Destination, err)
+			}
+		}
+	}
 	return &spec, nil
+}
+
+// IsBind reports whether m is a bind mount, the only kind whose source is a host path.
+func IsBind(m specs.Mount) bool {
+	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 }
 
 func validate(s *specs.Spec) error {

@@ -55,7 +55,7 @@ func mountOne(rootfs string, m specs.Mount) error {
 		return err
 	}
 	flags, propagation, data := oci.ParseMountOptions(m.Options)
-	if hostfs.IsBind(m) {
+	if oci.IsBind(m) {
 		if err := hostfs.MakeMountPoint(dest, m.Source); err != nil {
 			return err
 		}
