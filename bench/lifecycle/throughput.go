@@ -30,42 +30,44 @@ func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tp
 	if err := b.set("wc", "-c"); err != nil {
 		return nil, err
 	}
-	for range runs {
-		for i, rt := range rts {
-			var el time.Duration
-			var ok bool
-			err := rt.attempt(func() (err error) {
-				el, ok, err = stdinRun(b, rt, size)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			res[i].inT = append(res[i].inT, el)
-			res[i].in = append(res[i].in, rate(size, el))
-			res[i].inOK = res[i].inOK && ok
+	err := series(rts, runs, func(i int, rt *ociRuntime) error {
+		el, ok, err := stdinRun(b, rt, size)
+		if err != nil {
+			return err
 		}
+		res[i].inT, res[i].in = append(res[i].inT, el), append(res[i].in, rate(size, el))
+		res[i].inOK = res[i].inOK && ok
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := b.set("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
 		return nil, err
 	}
+	err = series(rts, runs, func(i int, rt *ociRuntime) error {
+		el, ok, err := stdoutRun(b, rt, size)
+		if err != nil {
+			return err
+		}
+		res[i].outT, res[i].out = append(res[i].outT, el), append(res[i].out, rate(size, el))
+		res[i].outOK = res[i].outOK && ok
+		return nil
+	})
+	return res, err
+}
+
+// series runs one measurement runs times per runtime, interleaved; a failed try is retried
+// (ociRuntime.attempt) and only the successful one records.
+func series(rts []*ociRuntime, runs int, measure func(i int, rt *ociRuntime) error) error {
 	for range runs {
 		for i, rt := range rts {
-			var el time.Duration
-			var ok bool
-			err := rt.attempt(func() (err error) {
-				el, ok, err = stdoutRun(b, rt, size)
+			if err := rt.attempt(func() error { return measure(i, rt) }); err != nil {
 				return err
-			})
-			if err != nil {
-				return nil, err
 			}
-			res[i].outT = append(res[i].outT, el)
-			res[i].out = append(res[i].out, rate(size, el))
-			res[i].outOK = res[i].outOK && ok
 		}
 	}
-	return res, nil
+	return nil
 }
 
 func rate(size int64, el time.Duration) float64 { return float64(size) / el.Seconds() / 1e6 }
