@@ -1,0 +1,145 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// execProc is a process as containerd's shim hands it to `exec --process`.
+func execProc(args ...string) specs.Process {
+	return specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin:/usr/bin"}}
+}
+
+// execRun execs p into container id through go-runc in the foreground, with pipes for stdio,
+// and returns its stdout, stderr and exit status.
+func (e *env) execRun(id string, p specs.Process, stdin io.Reader) (string, string, int, error) {
+	pio, err := runc.NewPipeIO(0, 0)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer pio.Close()
+	out, errOut := newCapture(pio.Stdout()), newCapture(pio.Stderr())
+	if stdin != nil {
+		go feed(pio, stdin)
+	} else {
+		pio.Stdin().Close()
+	}
+	err = e.rc.Exec(e.ctx, id, p, &runc.ExecOpts{IO: pio})
+	status := 0
+	var ee *runc.ExitError
+	if errors.As(err, &ee) {
+		status, err = ee.Status, nil
+	}
+	pio.Close()
+	return out.String(), errOut.String(), status, err
+}
+
+// TestExec checks an exec'd process's output, stderr, exit status, user, env and cwd.
+func TestExec(t *testing.T) {
+	e := newEnv(t)
+	c := e.create("ex", e.newBundle([]string{"sleep", "100"}))
+	e.start(c)
+	p := execProc("sh", "-c", `echo out; echo err >&2; id -u; id -g; echo $FOO; pwd; exit 4`)
+	p.Env = append(p.Env, "FOO=bar")
+	p.Cwd, p.User = "/bin", specs.User{UID: 1000, GID: 1001}
+	out, errOut, status, err := e.execRun("ex", p, nil)
+	if err != nil || status != 4 || out != "out\n1000\n1001\nbar\n/bin\n" || errOut != "err\n" {
+		t.Errorf("exec: err %v, status %d, stdout %q, stderr %q; want 4, %q, %q", err, status, out,
+			errOut, "out\n1000\n1001\nbar\n/bin\n", "err\n")
+	}
+	if out, _, _, err := e.execRun("ex", execProc("cat"), strings.NewReader("piped in\n")); err != nil || out != "piped in\n" {
+		t.Errorf("exec cat: %v, stdout %q", err, out)
+	}
+	e.rc.Kill(e.ctx, "ex", 9, nil)
+	c.wait(t)
+	e.waitStatus("ex", "stopped")
+	// A failed exec is runuml exiting 1 with the reason in its log, which is how the shim
+	// tells it from a process that exits 1.
+	for id, want := range map[string]string{"ex": "container not running", "nosuch": "does not exist"} {
+		e.clearLog()
+		err := e.rc.Exec(e.ctx, id, execProc("true"), &runc.ExecOpts{})
+		e.wantErr("exec into "+id, err, want)
+	}
+	if err := e.rc.Delete(e.ctx, "ex", nil); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+}
+
+// TestExecParallel runs 20 execs at once in one container: all complete with their output.
+func TestExecParallel(t *testing.T) {
+	e := newEnv(t)
+	c := e.create("par", e.newBundle([]string{"sleep", "100"}))
+	e.start(c)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := fmt.Sprintf("exec %d\n", i)
+			out, _, status, err := e.execRun("par", execProc("echo", "exec", fmt.Sprint(i)), nil)
+			if err != nil || status != 0 || out != want {
+				errs <- fmt.Errorf("exec %d: err %v, status %d, stdout %q", i, err, status, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := e.rc.Delete(e.ctx, "par", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	c.wait(t)
+}
+
+// TestExecDetached checks `exec --detach --pid-file` as the shim uses it: the pid file names
+// a live process that exits with the exec'd process's status.
+func TestExecDetached(t *testing.T) {
+	e := newEnv(t)
+	c := e.create("det", e.newBundle([]string{"sleep", "100"}))
+	e.start(c)
+	pio, err := runc.NewPipeIO(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pio.Close()
+	pio.Stdin().Close()
+	out := newCapture(pio.Stdout())
+	pidFile := filepath.Join(e.dir, "det-exec.pid")
+	p := execProc("sh", "-c", "echo detached; sleep 0.3; exit 5")
+	if err := e.rc.Exec(e.ctx, "det", p, &runc.ExecOpts{IO: pio, PidFile: pidFile, Detach: true}); err != nil {
+		t.Fatalf("exec --detach: %v; runtime log: %s", err, e.lastLogError())
+	}
+	pid, err := runc.ReadPidFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := reap(pid)
+	select {
+	case status := <-exited:
+		if status != 5 {
+			t.Errorf("the process in the pid file exited %d, want 5", status)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("the process in the pid file (%d) did not exit", pid)
+	}
+	pio.Close()
+	if got := out.wait(waitTimeout); string(got) != "detached\n" {
+		t.Errorf("stdout %q, want %q", got, "detached\n")
+	}
+	if err := e.rc.Delete(e.ctx, "det", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	c.wait(t)
+}
