@@ -9,6 +9,7 @@ BIN       := bin
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 export GOFLAGS ?= -mod=mod
+export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: all build kernel deps install uninstall demo test unit integration bench lint clean
 

@@ -2,16 +2,17 @@
 # Installs the Debian packages runuml's build, tests and benchmarks use; a no-op when all are
 # present. Runs as root on Debian 12 with no stdin.
 set -euo pipefail
-# golang-go only where no Go is on PATH; busybox-static makes the test and demo images; flex
+# busybox-static makes the test and demo images; flex
 # to xz-utils build the guest kernel; runc and crun are what the benchmarks compare against;
 # containerd, docker.io and the network tools serve the integration tests.
 pkgs=(
-	golang-go busybox-static
+	busybox-static
 	flex bison bc libelf-dev libssl-dev xz-utils
 	runc crun containerd docker.io iproute2 iptables
 	git ca-certificates
 )
-command -v go >/dev/null && pkgs=("${pkgs[@]:1}")
+# Go comes from the machine (/usr/local/go here): Debian 12's golang-go is too old for go.mod.
+command -v go >/dev/null || { echo "deps: Go >= 1.26 is needed on PATH (e.g. /usr/local/go/bin)" >&2; exit 1; }
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
