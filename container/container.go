@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/guest"
+	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -205,4 +206,23 @@ func waitExit(st *oci.State, timeout time.Duration) bool {
 		}
 		return n > 0
 	}
+}
+
+// Processes lists the processes of running container id as its guest sees them.
+func Processes(o Options, id string) ([]proto.Process, error) {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	if s := st.Current(); s != oci.Running && s != oci.Created {
+		return nil, fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
+	}
+	resp, err := guest.CallFor(o.Store.Dir(id), guest.Request{Op: guest.OpPs})
+	if errors.Is(err, guest.ErrNoMonitor) {
+		err = oci.ErrNotRunning
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	return resp.Processes, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -30,6 +31,8 @@ const (
 	// guest/proto frames for that process both ways (process id 0 on this connection):
 	// Started or Fail first, then output and stdin, and Exit last.
 	OpExec Op = "exec"
+	// OpPs lists the container's processes (Response.Processes).
+	OpPs Op = "ps"
 )
 
 // Request is a call to the monitor.
@@ -42,7 +45,8 @@ type Request struct {
 
 // Response is the monitor's answer; Error is empty on success.
 type Response struct {
-	Error string `json:"error,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Processes []proto.Process `json:"processes,omitempty"`
 }
 
 // ErrNoMonitor means the monitor did not answer: it has exited, so the container is stopped.
@@ -53,26 +57,32 @@ const callTimeout = 15 * time.Second
 
 // Call sends req to the monitor of the container whose state dir is dir.
 func Call(dir string, req Request) error {
+	_, err := CallFor(dir, req)
+	return err
+}
+
+// CallFor is Call for requests whose answer carries data.
+func CallFor(dir string, req Request) (Response, error) {
+	var resp Response
 	conn, err := net.DialTimeout("unix", filepath.Join(dir, controlSocket), callTimeout)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+		return resp, fmt.Errorf("%w: %v", ErrNoMonitor, err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(callTimeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+		return resp, fmt.Errorf("%w: %v", ErrNoMonitor, err)
 	}
-	var resp Response
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoMonitor, err)
+		return resp, fmt.Errorf("%w: %v", ErrNoMonitor, err)
 	}
 	if resp.Error == "" {
-		return nil
+		return resp, nil
 	}
 	for _, e := range []error{oci.ErrNotRunning, oci.ErrNotCreated, oci.ErrPaused} {
 		if resp.Error == e.Error() {
-			return e
+			return resp, e
 		}
 	}
-	return errors.New(resp.Error)
+	return resp, errors.New(resp.Error)
 }

@@ -62,6 +62,8 @@ type Monitor struct {
 	calls    sync.WaitGroup // control calls being answered
 	execs    map[uint32]*execClient
 	nextExec uint32
+	psMu     sync.Mutex
+	psAnswer chan []proto.Process
 }
 
 // Run boots the guest and serves the container until it exits; ready receives "ok" once the
@@ -72,6 +74,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	m.dead = make(chan struct{})
 	m.exit = make(chan int, 1)
 	m.stdinWin = newWindow(proto.StdinWindow)
+	m.psAnswer = make(chan []proto.Process, 1)
 	// Output to a closed stdout must fail the write, not kill the monitor.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 

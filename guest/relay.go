@@ -43,6 +43,13 @@ func (m *Monitor) relay(r *proto.Reader) int {
 			var e proto.ErrorMsg
 			f.Decode(&e)
 			m.answerStart(errorString(e.Message))
+		case proto.PsResult:
+			var ps proto.PsMsg
+			f.Decode(&ps)
+			select {
+			case m.psAnswer <- ps.Processes:
+			default: // nobody waits any more
+			}
 		case proto.Exit:
 			var e proto.ExitMsg
 			if f.Decode(&e) == nil {
@@ -118,7 +125,12 @@ func (m *Monitor) serve(ln net.Listener) {
 				m.serveExec(conn, br, req.Process)
 				return
 			}
-			if err := m.handle(req); err != nil {
+			if req.Op == OpPs {
+				resp.Processes, err = m.ps()
+			} else {
+				err = m.handle(req)
+			}
+			if err != nil {
 				resp.Error = err.Error()
 			}
 			json.NewEncoder(conn).Encode(resp)
@@ -146,6 +158,28 @@ var errUnknownOp = errorString("unknown request")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// ps asks the guest for the container's processes; one call at a time.
+func (m *Monitor) ps() ([]proto.Process, error) {
+	m.psMu.Lock()
+	defer m.psMu.Unlock()
+	select {
+	case <-m.dead:
+		return nil, oci.ErrNotRunning
+	default:
+	}
+	if err := m.w.Send(proto.Ps, 0, nil); err != nil {
+		return nil, err
+	}
+	select {
+	case procs := <-m.psAnswer:
+		return procs, nil
+	case <-m.dead:
+		return nil, oci.ErrNotRunning
+	case <-time.After(startTimeout):
+		return nil, errorString("guest did not answer ps in time")
+	}
+}
 
 // start runs the container's process and begins carrying stdin.
 func (m *Monitor) start() error {

@@ -143,3 +143,32 @@ func TestExecDetached(t *testing.T) {
 	}
 	c.wait(t)
 }
+
+// TestPs checks that `ps` lists a sleep started by exec, in runc's JSON (pids) and as a table.
+func TestPs(t *testing.T) {
+	e := newEnv(t)
+	c := e.create("ps", e.newBundle([]string{"sleep", "100"}))
+	e.start(c)
+	// With IO, as the shim passes it: without, go-runc reads the process's output to its end.
+	pio, err := runc.NewPipeIO(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pio.Close()
+	if err := e.rc.Exec(e.ctx, "ps", execProc("sleep", "77"), &runc.ExecOpts{IO: pio, Detach: true}); err != nil {
+		t.Fatalf("exec --detach sleep 77: %v; log: %s", err, e.lastLogError())
+	}
+	pids, err := e.rc.Ps(e.ctx, "ps")
+	if err != nil || len(pids) != 2 || pids[0] != 1 {
+		t.Errorf("ps --format json: %v %v; want the init (pid 1) and the exec'd sleep", pids, err)
+	}
+	stdout, _, status := e.cli("ps", "ps")
+	if status != 0 || !strings.Contains(stdout, "sleep 77") || !strings.Contains(stdout, "sleep 100") {
+		t.Errorf("ps table: status %d, %q", status, stdout)
+	}
+	if err := e.rc.Delete(e.ctx, "ps", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	c.wait(t)
+	e.cliFails("does not exist", "ps", "ps")
+}

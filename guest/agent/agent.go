@@ -126,6 +126,8 @@ func (a *agent) readLine(line io.Reader) error {
 			if err := f.Decode(&m); err == nil {
 				p.signal(unix.Signal(m.Signal), m.All)
 			}
+		case proto.Ps:
+			a.w.Send(proto.PsResult, 0, proto.PsMsg{Processes: listProcesses(a.init)})
 		case proto.Stdin:
 			p.stdin.write(f.Payload)
 		case proto.StdinClose:

@@ -63,6 +63,10 @@ const (
 	// Exec (host→guest): run another process in the running container, under the frame's
 	// process id; the guest answers Started or Fail for that id. Payload ExecMsg.
 	Exec
+	// Ps (host→guest): list the container's processes. No payload.
+	Ps
+	// PsResult (guest→host): the answer to Ps. Payload PsMsg.
+	PsResult
 )
 
 // StdinWindow is the most stdin bytes in flight to one process.
@@ -100,6 +104,19 @@ type ExecMsg struct {
 	Process *specs.Process `json:"process"`
 }
 
+// PsMsg is the payload of PsResult.
+type PsMsg struct {
+	Processes []Process `json:"processes"`
+}
+
+// Process is one process of the container, with pids as the container sees them.
+type Process struct {
+	Pid  int    `json:"pid"`
+	PPid int    `json:"ppid"`
+	UID  int    `json:"uid"`
+	Cmd  string `json:"cmd"`
+}
+
 // Frame is one message on the line.
 type Frame struct {
 	Type    Type
@@ -133,7 +150,7 @@ func (r *Reader) Read() (Frame, error) {
 	if n > MaxPayload {
 		return Frame{}, fmt.Errorf("frame type %d: payload of %d bytes exceeds %d", h[0], n, MaxPayload)
 	}
-	if h[0] == 0 || Type(h[0]) > Exec {
+	if h[0] == 0 || Type(h[0]) > PsResult {
 		return Frame{}, fmt.Errorf("unknown frame type %d", h[0])
 	}
 	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: make([]byte, n)}
