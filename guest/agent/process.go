@@ -55,6 +55,11 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 			return nil, err
 		}
 	}
+	// Deep pipes let reader and writer move large gulps per call; every guest syscall is
+	// expensive (wc -c of 100 MiB from the host: 1.63 -> 1.28 s with 1 MiB).
+	for _, f := range []*os.File{pipes[0][1], pipes[1][0], pipes[2][0]} {
+		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	}
 	files := []*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}
 	proc, err := os.StartProcess("/proc/self/exe", args,
 		&os.ProcAttr{Files: files, Sys: &syscall.SysProcAttr{Cloneflags: flags}})
@@ -144,7 +149,7 @@ func (p *process) pumpOutput(t proto.Type, r *os.File) {
 	go func() {
 		defer p.output.Done()
 		defer r.Close()
-		buf := make([]byte, 32<<10)
+		buf := make([]byte, 256<<10)
 		for {
 			n, err := r.Read(buf)
 			if n > 0 {
