@@ -172,6 +172,7 @@ func Delete(o Options, id string, force bool) error {
 		}
 		stopMonitor(o, st)
 	}
+	guest.RemoveCgroup(o.Store, id)
 	return o.Store.Remove(id)
 }
 
@@ -225,4 +226,31 @@ func Processes(o Options, id string) ([]proto.Process, error) {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	return resp.Processes, nil
+}
+
+// Pause freezes running container id's whole guest; Resume thaws it.
+func Pause(o Options, id string) error { return setPaused(o, id, true) }
+
+// Resume thaws paused container id.
+func Resume(o Options, id string) error { return setPaused(o, id, false) }
+
+func setPaused(o Options, id string, paused bool) error {
+	st, err := o.Store.Load(id)
+	if err != nil {
+		return err
+	}
+	switch s := st.Current(); {
+	case paused && s != oci.Running:
+		return fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
+	case !paused && s != oci.Paused:
+		return fmt.Errorf("container %s: container not paused", id)
+	}
+	op := guest.OpResume
+	if paused {
+		op = guest.OpPause
+	}
+	if err := guest.Call(o.Store.Dir(id), guest.Request{Op: op}); err != nil {
+		return fmt.Errorf("container %s: %s: %w", id, op, err)
+	}
+	return nil
 }

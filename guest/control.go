@@ -33,6 +33,9 @@ const (
 	OpExec Op = "exec"
 	// OpPs lists the container's processes (Response.Processes).
 	OpPs Op = "ps"
+	// OpPause freezes the whole guest; OpResume thaws it.
+	OpPause  Op = "pause"
+	OpResume Op = "resume"
 )
 
 // Request is a call to the monitor.

@@ -80,6 +80,7 @@ func (m *Monitor) finish(status int) {
 		m.log.Warn("guest did not power off; killing it")
 		m.stopGuest()
 	}
+	removeCgroup(m.cgroup)
 	m.mu.Lock()
 	m.st.Status = oci.Stopped
 	m.st.ExitStatus = &status
@@ -97,9 +98,10 @@ func (m *Monitor) stopGuest() {
 	m.killed = true
 	m.mu.Unlock()
 	if m.uml != nil {
-		m.uml.Signal(unix.SIGKILL)
+		m.uml.Signal(unix.SIGKILL) // kills a frozen guest too (cgroup v2)
 		<-m.dead
 	}
+	removeCgroup(m.cgroup)
 }
 
 // serve answers control calls until the monitor exits.
@@ -149,6 +151,10 @@ func (m *Monitor) handle(req Request) error {
 		return m.start()
 	case OpSignal:
 		return m.signal(req.Signal, req.All)
+	case OpPause:
+		return m.pause(true)
+	case OpResume:
+		return m.pause(false)
 	}
 	return errUnknownOp
 }
@@ -226,9 +232,36 @@ func (m *Monitor) answerStart(err error) {
 	}
 }
 
+// pause freezes the whole guest (no CPU use at all) or thaws it.
+func (m *Monitor) pause(frozen bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case frozen && m.st.Status != oci.Running:
+		return oci.ErrNotRunning
+	case !frozen && m.st.Status != oci.Paused:
+		return errorString("container not paused")
+	}
+	if err := freeze(m.cgroup, frozen); err != nil {
+		return err
+	}
+	m.st.Status = oci.Running
+	if frozen {
+		m.st.Status = oci.Paused
+	}
+	return m.Store.Save(m.st)
+}
+
 // signal relays sig to the container. A SIGKILL the guest has not carried out after a while
 // ends the guest from the host, so a hung guest can always be stopped.
 func (m *Monitor) signal(sig int, all bool) error {
+	m.mu.Lock()
+	paused := m.st.Status == oci.Paused
+	m.mu.Unlock()
+	if paused && unix.Signal(sig) == unix.SIGKILL {
+		go m.stopGuest() // a frozen guest cannot carry it out; runc kills a paused container too
+		return nil
+	}
 	if err := m.w.Send(proto.Signal, 0, proto.SignalMsg{Signal: sig, All: all}); err != nil {
 		return err
 	}
