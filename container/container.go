@@ -130,10 +130,8 @@ func Start(o Options, id string) error {
 	default:
 		return fmt.Errorf("container %s: cannot start a container in the %s state", id, st.Current())
 	}
-	if err := guest.Call(o.Store.Dir(id), guest.Request{Op: guest.OpStart}); err != nil {
-		return fmt.Errorf("container %s: start: %w", id, err)
-	}
-	return nil
+	_, err = call(o, id, guest.Request{Op: guest.OpStart})
+	return err
 }
 
 // Signal sends sig to the container's process, or with all to all of its processes.
@@ -145,14 +143,8 @@ func Signal(o Options, id string, sig unix.Signal, all bool) error {
 	if s := st.Current(); s == oci.Stopped || s == oci.Creating {
 		return fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	}
-	err = guest.Call(o.Store.Dir(id), guest.Request{Op: guest.OpSignal, Signal: int(sig), All: all})
-	if errors.Is(err, guest.ErrNoMonitor) {
-		err = oci.ErrNotRunning
-	}
-	if err != nil {
-		return fmt.Errorf("container %s: %w", id, err)
-	}
-	return nil
+	_, err = call(o, id, guest.Request{Op: guest.OpSignal, Signal: int(sig), All: all})
+	return err
 }
 
 // Delete removes a stopped container. A created container is killed first, as runc does; a
@@ -218,14 +210,8 @@ func Processes(o Options, id string) ([]proto.Process, error) {
 	if s := st.Current(); s != oci.Running && s != oci.Created {
 		return nil, fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	}
-	resp, err := guest.CallFor(o.Store.Dir(id), guest.Request{Op: guest.OpPs})
-	if errors.Is(err, guest.ErrNoMonitor) {
-		err = oci.ErrNotRunning
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, err)
-	}
-	return resp.Processes, nil
+	resp, err := call(o, id, guest.Request{Op: guest.OpPs})
+	return resp.Processes, err
 }
 
 // Pause freezes running container id's whole guest; Resume thaws it.
@@ -243,14 +229,25 @@ func setPaused(o Options, id string, paused bool) error {
 	case paused && s != oci.Running:
 		return fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	case !paused && s != oci.Paused:
-		return fmt.Errorf("container %s: container not paused", id)
+		return fmt.Errorf("container %s: %w", id, oci.ErrNotPaused)
 	}
 	op := guest.OpResume
 	if paused {
 		op = guest.OpPause
 	}
-	if err := guest.Call(o.Store.Dir(id), guest.Request{Op: op}); err != nil {
-		return fmt.Errorf("container %s: %s: %w", id, op, err)
+	_, err = call(o, id, guest.Request{Op: op})
+	return err
+}
+
+// call sends req to container id's monitor. A monitor that no longer answers has exited with
+// its container, so that is "container not running".
+func call(o Options, id string, req guest.Request) (guest.Response, error) {
+	resp, err := guest.Call(o.Store.Dir(id), req)
+	if errors.Is(err, guest.ErrNoMonitor) {
+		err = oci.ErrNotRunning
 	}
-	return nil
+	if err != nil {
+		return resp, fmt.Errorf("container %s: %s: %w", id, req.Op, err)
+	}
+	return resp, nil
 }

@@ -58,14 +58,9 @@ var ErrNoMonitor = errors.New("monitor not reachable")
 // callTimeout bounds every call, so a stuck guest never hangs a CLI call.
 const callTimeout = 15 * time.Second
 
-// Call sends req to the monitor of the container whose state dir is dir.
-func Call(dir string, req Request) error {
-	_, err := CallFor(dir, req)
-	return err
-}
-
-// CallFor is Call for requests whose answer carries data.
-func CallFor(dir string, req Request) (Response, error) {
+// Call sends req to the monitor of the container whose state dir is dir and returns its
+// answer.
+func Call(dir string, req Request) (Response, error) {
 	var resp Response
 	conn, err := net.DialTimeout("unix", filepath.Join(dir, controlSocket), callTimeout)
 	if err != nil {
@@ -82,7 +77,7 @@ func CallFor(dir string, req Request) (Response, error) {
 	if resp.Error == "" {
 		return resp, nil
 	}
-	for _, e := range []error{oci.ErrNotRunning, oci.ErrNotCreated, oci.ErrPaused} {
+	for _, e := range []error{oci.ErrNotRunning, oci.ErrNotPaused} {
 		if resp.Error == e.Error() {
 			return resp, e
 		}

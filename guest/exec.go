@@ -131,7 +131,7 @@ func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, sta
 		}
 	}()
 	win := newWindow(proto.StdinWindow)
-	go pumpStdin(in, w, 0, win)
+	go pumpStdin(in, w, win)
 	for ; ; f, err = r.Read() {
 		if err != nil {
 			return 0, fmt.Errorf("exec: container exited before the process: %w", oci.ErrNotRunning)

@@ -47,8 +47,12 @@ func removeCgroup(dir string) {
 	if dir == "" {
 		return
 	}
-	for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
-		time.Sleep(10 * time.Millisecond) // the last process may still be leaving
+	for i := 0; i < 50; i++ {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // EBUSY: the last process may still be leaving
 	}
 }
 

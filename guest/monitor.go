@@ -57,7 +57,6 @@ type Monitor struct {
 	mu       sync.Mutex
 	started  chan error // the answer to Start
 	killed   bool       // we ended the guest from the host
-	exit     chan int   // the container's status from the Exit frame
 	stdinWin *window
 	calls    sync.WaitGroup // control calls being answered
 	execs    map[uint32]*execClient
@@ -73,7 +72,6 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	m.dir = m.Store.Dir(m.ID)
 	m.log = logrus.WithField("id", m.ID)
 	m.dead = make(chan struct{})
-	m.exit = make(chan int, 1)
 	m.stdinWin = newWindow(proto.StdinWindow)
 	m.psAnswer = make(chan []proto.Process, 1)
 	// Output to a closed stdout must fail the write, not kill the monitor.
@@ -83,6 +81,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	if err != nil {
 		m.log.WithError(err).Error("create failed")
 		m.stopGuest()
+		removeCgroup(m.cgroup)
 		fmt.Fprintf(ready, "%v\n", err)
 		ready.Close()
 		return 1

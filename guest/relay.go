@@ -101,7 +101,6 @@ func (m *Monitor) stopGuest() {
 		m.uml.Signal(unix.SIGKILL) // kills a frozen guest too (cgroup v2)
 		<-m.dead
 	}
-	removeCgroup(m.cgroup)
 }
 
 // serve answers control calls until the monitor exits.
@@ -210,7 +209,7 @@ func (m *Monitor) start() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	go m.pumpStdin()
+	go pumpStdin(os.Stdin, m.w, m.stdinWin)
 	if m.st.Status == oci.Stopped { // it already ran and exited
 		return nil
 	}
@@ -240,7 +239,7 @@ func (m *Monitor) pause(frozen bool) error {
 	case frozen && m.st.Status != oci.Running:
 		return oci.ErrNotRunning
 	case !frozen && m.st.Status != oci.Paused:
-		return errorString("container not paused")
+		return oci.ErrNotPaused
 	}
 	if err := freeze(m.cgroup, frozen); err != nil {
 		return err
@@ -278,23 +277,21 @@ func (m *Monitor) signal(sig int, all bool) error {
 	return nil
 }
 
-// pumpStdin carries the monitor's stdin to the container's process.
-func (m *Monitor) pumpStdin() { pumpStdin(os.Stdin, m.w, 0, m.stdinWin) }
-
-// pumpStdin carries in to process proc as Stdin frames, keeping at most proto.StdinWindow
-// bytes unacknowledged, and ends with StdinClose.
-func pumpStdin(in io.Reader, w *proto.Writer, proc uint32, win *window) {
+// pumpStdin carries in to w as Stdin frames of process 0 (the container's process on the
+// line, an exec'd one on its client connection), keeping at most proto.StdinWindow bytes
+// unacknowledged, and ends with StdinClose.
+func pumpStdin(in io.Reader, w *proto.Writer, win *window) {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
 			win.acquire(n)
-			if w.Write(proto.Stdin, proc, buf[:n]) != nil {
+			if w.Write(proto.Stdin, 0, buf[:n]) != nil {
 				return
 			}
 		}
 		if err != nil {
-			w.Send(proto.StdinClose, proc, nil)
+			w.Send(proto.StdinClose, 0, nil)
 			return
 		}
 	}
