@@ -28,10 +28,12 @@ type Options struct {
 	MonitorFn []string // global flags the monitor is started with, so it logs where we do
 }
 
-// Stdio is what the container's process reads and writes.
+// Stdio is what the container's process reads and writes. For a process with a terminal,
+// ConsoleSocket names the unix socket that receives the terminal's master instead.
 type Stdio struct {
-	In       io.Reader
-	Out, Err io.Writer
+	In            io.Reader
+	Out, Err      io.Writer
+	ConsoleSocket string
 }
 
 // Create makes container id from bundle: it validates the bundle, reserves the id and starts
@@ -50,13 +52,18 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if _, err := guest.MemoryMiB(spec); err != nil {
 		return nil, err
 	}
-	if spec.Process.Terminal {
-		return nil, fmt.Errorf("%w: process.terminal is not supported yet by runuml", oci.ErrBadConfig)
+	if err := checkConsole(spec.Process.Terminal, stdio.ConsoleSocket); err != nil {
+		return nil, err
 	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1}
 	if err := o.Store.Reserve(st); err != nil {
 		return nil, err
+	}
+	if stdio.ConsoleSocket != "" {
+		// The terminal is the process's stdio; the monitor must not hold the caller's, which
+		// go-runc reads to EOF.
+		stdio = Stdio{ConsoleSocket: stdio.ConsoleSocket}
 	}
 	cmd, err := startMonitor(o, id, stdio)
 	if err != nil {
@@ -69,7 +76,11 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 // startMonitor starts `runuml monitor ID` and waits for its word that the container is
 // created.
 func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
-	args := append(append([]string{}, o.MonitorFn...), "monitor", id)
+	args := append(append([]string{}, o.MonitorFn...), "monitor")
+	if stdio.ConsoleSocket != "" {
+		args = append(args, "--console-socket", stdio.ConsoleSocket)
+	}
+	args = append(args, id)
 	return startSelf(args, nil, stdio, "monitor exited before the container was created")
 }
 
@@ -96,7 +107,7 @@ func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", args[len(args)-2], err)
+		return nil, fmt.Errorf("start %s: %w", self, err)
 	}
 	word, _ := io.ReadAll(bufio.NewReader(readyR))
 	if msg := strings.TrimSpace(string(word)); msg != "ok" {

@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -35,13 +36,21 @@ func Exec(o Options, id string, p *specs.Process, stdio Stdio, started func()) (
 	if len(p.Args) == 0 {
 		return 0, fmt.Errorf("%w: process.args must not be empty", oci.ErrBadConfig)
 	}
-	if p.Terminal {
-		return 0, fmt.Errorf("%w: exec with a terminal is not supported yet by runuml", oci.ErrBadConfig)
-	}
 	if st.Current() != oci.Running {
 		return 0, fmt.Errorf("container %s: cannot exec in a %s container: %w", id, st.Current(), oci.ErrNotRunning)
 	}
-	status, err := guest.Exec(o.Store.Dir(id), p, stdio.In, stdio.Out, stdio.Err, started)
+	if stdio.ConsoleSocket != "" && !p.Terminal {
+		return 0, checkConsole(false, stdio.ConsoleSocket)
+	}
+	var tty *os.File
+	if p.Terminal {
+		var restore func()
+		if tty, stdio, restore, err = execTerminal(stdio); err != nil {
+			return 0, err
+		}
+		defer restore()
+	}
+	status, err := guest.Exec(o.Store.Dir(id), p, stdio.In, stdio.Out, stdio.Err, tty, started)
 	if err != nil {
 		return 0, fmt.Errorf("container %s: %w", id, err)
 	}

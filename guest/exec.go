@@ -52,7 +52,7 @@ func (m *Monitor) serveExec(conn net.Conn, r io.Reader, p *specs.Process) {
 			return
 		}
 		switch f.Type {
-		case proto.Stdin, proto.StdinClose, proto.Signal:
+		case proto.Stdin, proto.StdinClose, proto.Signal, proto.Resize:
 			m.w.Write(f.Type, id, f.Payload)
 		}
 	}
@@ -97,8 +97,8 @@ func (m *Monitor) closeExecs() {
 
 // Exec runs p in the container whose state dir is dir, carrying its stdio, and returns its
 // exit status. started is called once the process runs. Signals runuml receives are the
-// process's.
-func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, started func()) (int, error) {
+// process's. With a terminal, tty is the host end whose window size the process's follows.
+func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, tty *os.File, started func()) (int, error) {
 	conn, err := net.Dial("unix", filepath.Join(dir, controlSocket))
 	if err != nil {
 		return 0, oci.ErrNotRunning
@@ -130,6 +130,11 @@ func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, sta
 			w.Send(proto.Signal, 0, proto.SignalMsg{Signal: int(s.(unix.Signal))})
 		}
 	}()
+	if tty != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go watchSize(tty, w, 0, done)
+	}
 	win := newWindow(proto.StdinWindow)
 	go pumpStdin(in, w, win)
 	for ; ; f, err = r.Read() {

@@ -45,6 +45,8 @@ type Monitor struct {
 	ID     string
 	Kernel string // kernel path from --kernel; empty: the annotation or the default
 	Init   string // host path of runuml-init
+	// ConsoleSocket receives the master of the process's terminal (process.terminal).
+	ConsoleSocket string
 
 	st    *oci.State
 	dir   string
@@ -64,6 +66,11 @@ type Monitor struct {
 	psMu     sync.Mutex
 	psAnswer chan []proto.Process
 	cgroup   string // the guest's cgroup v2 group, "" without one
+
+	// The process's stdio on the host: the monitor's own, or the terminal's slave.
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	tty            *os.File
 }
 
 // Run boots the guest and serves the container until it exits; ready receives "ok" once the
@@ -74,8 +81,10 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	m.dead = make(chan struct{})
 	m.stdinWin = newWindow(proto.StdinWindow)
 	m.psAnswer = make(chan []proto.Process, 1)
-	// Output to a closed stdout must fail the write, not kill the monitor.
-	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	// Output to a closed stdout must fail the write, not kill the monitor; nor may the
+	// hangup of a terminal whose master was closed.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE, unix.SIGHUP)
+	m.stdin, m.stdout, m.stderr = os.Stdin, os.Stdout, os.Stderr
 
 	line, err := m.create()
 	if err != nil {
@@ -124,6 +133,12 @@ func (m *Monitor) create() (*proto.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.ConsoleSocket != "" {
+		if m.tty, err = OpenConsole(m.ConsoleSocket); err != nil {
+			return nil, err
+		}
+		m.stdin, m.stdout, m.stderr = m.tty, m.tty, m.tty
+	}
 	line, err := m.boot(spec)
 	if err != nil {
 		return nil, err
@@ -132,6 +147,9 @@ func (m *Monitor) create() (*proto.Reader, error) {
 	r := proto.NewReader(line)
 	if err := m.awaitReady(r); err != nil {
 		return nil, err
+	}
+	if m.tty != nil {
+		go watchSize(m.tty, m.w, 0, m.dead)
 	}
 	return r, nil
 }
@@ -200,6 +218,8 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
+		// Out of the monitor's session, so its terminal's signals never reach the kernel.
+		Setsid: true,
 		// The guest must not outlive the monitor. The death signal follows the thread that
 		// forked, so that thread stays locked and alive until the kernel exits.
 		Pdeathsig: unix.SIGKILL,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -29,9 +28,9 @@ func (m *Monitor) relay(r *proto.Reader) int {
 		}
 		switch f.Type {
 		case proto.Stdout:
-			os.Stdout.Write(f.Payload)
+			m.stdout.Write(f.Payload)
 		case proto.Stderr:
-			os.Stderr.Write(f.Payload)
+			m.stderr.Write(f.Payload)
 		case proto.StdinAck:
 			var a proto.AckMsg
 			if f.Decode(&a) == nil {
@@ -209,7 +208,7 @@ func (m *Monitor) start() error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	go pumpStdin(os.Stdin, m.w, m.stdinWin)
+	go pumpStdin(m.stdin, m.w, m.stdinWin)
 	if m.st.Status == oci.Stopped { // it already ran and exited
 		return nil
 	}

@@ -28,7 +28,7 @@ var createCommand = &cli.Command{
 			return err
 		}
 		o := options(c)
-		cmd, err := container.Create(o, id, c.String("bundle"), stdio())
+		cmd, err := container.Create(o, id, c.String("bundle"), consoleStdio(c))
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ var execCommand = &cli.Command{
 			notify = func() { fmt.Fprintln(ready, "ok"); ready.Close() }
 			defer func() { ready.Close() }()
 		}
-		status, err := container.Exec(o, id, p, stdio(), notify)
+		status, err := container.Exec(o, id, p, consoleStdio(c), notify)
 		if err != nil {
 			return err
 		}
@@ -123,8 +123,16 @@ func detachExec(c *cli.Context, p *specs.Process) error {
 		return err
 	}
 	f.Close()
-	args := append(options(c).MonitorFn, "exec", "--process", f.Name(), c.Args().First())
-	pid, err := container.StartProxy(args, stdio())
+	args := append(options(c).MonitorFn, "exec", "--process", f.Name())
+	if s := c.String("console-socket"); s != "" {
+		args = append(args, "--console-socket", s)
+	}
+	args = append(args, c.Args().First())
+	sio := stdio()
+	if c.String("console-socket") != "" {
+		sio = container.Stdio{} // the terminal is the process's stdio, not ours
+	}
+	pid, err := container.StartProxy(args, sio)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ var monitorCommand = &cli.Command{
 	Name:      "monitor",
 	Hidden:    true,
 	ArgsUsage: "<container-id>",
+	Flags:     []cli.Flag{&cli.StringFlag{Name: "console-socket"}},
 	Action: func(c *cli.Context) error {
 		id, err := idArg(c, 1)
 		if err != nil {
@@ -31,7 +32,8 @@ var monitorCommand = &cli.Command{
 			}
 			logrus.SetOutput(f)
 		}
-		m := &guest.Monitor{Store: o.Store, ID: id, Kernel: o.Kernel, Init: guest.FindInit()}
+		m := &guest.Monitor{Store: o.Store, ID: id, Kernel: o.Kernel, Init: guest.FindInit(),
+			ConsoleSocket: c.String("console-socket")}
 		if status := m.Run(os.NewFile(3, "ready")); status != 0 {
 			return exitStatus(status)
 		}

@@ -24,9 +24,27 @@ var runCommand = &cli.Command{
 			return err
 		}
 		o := options(c)
-		monitor, err := container.Create(o, id, c.String("bundle"), stdio())
+		sio := consoleStdio(c)
+		var term *container.Terminal
+		if sio.ConsoleSocket == "" && !c.Bool("detach") {
+			// As runc run: the container's terminal is runuml's own.
+			if term, err = container.NewTerminal(c.String("bundle")); err != nil {
+				return err
+			}
+			if term != nil {
+				defer term.Close()
+				sio.ConsoleSocket = term.Socket()
+			}
+		}
+		monitor, err := container.Create(o, id, c.String("bundle"), sio)
 		if err != nil {
 			return err
+		}
+		if term != nil {
+			if err := term.Attach(); err != nil {
+				container.Delete(o, id, true)
+				return err
+			}
 		}
 		// Signals to runuml are the container's, as with runc run.
 		sigs := make(chan os.Signal, 16)
@@ -61,3 +79,10 @@ type exitStatus int
 func (e exitStatus) Error() string { return "" }
 
 func stdio() container.Stdio { return container.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr} }
+
+// consoleStdio is stdio with the command's --console-socket.
+func consoleStdio(c *cli.Context) container.Stdio {
+	s := stdio()
+	s.ConsoleSocket = c.String("console-socket")
+	return s
+}

@@ -132,6 +132,11 @@ func (a *agent) readLine(line io.Reader) error {
 			p.stdin.write(f.Payload)
 		case proto.StdinClose:
 			p.stdin.close()
+		case proto.Resize:
+			var m proto.ResizeMsg
+			if err := f.Decode(&m); err == nil {
+				p.resize(m.Rows, m.Cols)
+			}
 		}
 	}
 }
@@ -155,6 +160,7 @@ func (a *agent) reap(children chan os.Signal) {
 					delete(a.procs, id)
 					go func() {
 						p.output.Wait()
+						p.closeTTY()
 						a.w.Send(proto.Exit, id, proto.ExitMsg{Status: exitStatus(ws)})
 					}()
 				}
@@ -211,17 +217,7 @@ func openLine(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+	if err := proto.MakeRaw(fd); err != nil {
 		return nil, fmt.Errorf("%s: raw mode: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil

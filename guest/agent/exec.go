@@ -42,7 +42,7 @@ func execProcess(w *proto.Writer, init *process, id uint32, p *specs.Process) (*
 			}
 		}
 		var err error
-		proc, err = newProcess(w, id, []string{"runuml-init", execArg, strconv.Itoa(init.pid)}, 0, input)
+		proc, err = newProcess(w, id, []string{"runuml-init", execArg, strconv.Itoa(init.pid)}, 0, input, p.Terminal)
 		if err == nil {
 			err = proc.start()
 		}
@@ -96,11 +96,14 @@ func execStage(initPid string) {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Fprintln(sync, wordReady)
+	tty, err := sendReady(sync, p.Terminal)
+	if err != nil {
+		fail(err)
+	}
 	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
 		os.Exit(1)
 	}
-	if err := finalize(&p); err != nil {
+	if err := start(&p, tty); err != nil {
 		fail(err)
 	}
 	err = unix.Exec(path, p.Args, homeEnv(p.Env, p.User.UID))

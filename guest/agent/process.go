@@ -26,6 +26,8 @@ type process struct {
 	stdin  *stdinQueue
 	output sync.WaitGroup // the stdout and stderr pumps
 	pidNS  string         // the container's pid namespace, for signals to all its processes
+	ttyFD  int            // the terminal's master for stdin and resizes; -1 without one
+	tty    *os.File       // ttyFD as a file, closed by closeTTY
 }
 
 // Setup and start words on the stage-2 socketpair.
@@ -37,12 +39,13 @@ const (
 // createContainer starts the stage-2 child in the container's namespaces and waits until it
 // is ready to exec the container's process.
 func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
-	return newProcess(w, 0, []string{"runuml-init", stage2Arg}, cloneFlags(spec), nil)
+	return newProcess(w, 0, []string{"runuml-init", stage2Arg}, cloneFlags(spec), nil, spec.Process.Terminal)
 }
 
 // newProcess starts runuml-init with args as process id, in new namespaces flags, hands it
-// input on the socketpair, and waits for its ready word.
-func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input []byte) (*process, error) {
+// input on the socketpair, and waits for its ready word. A terminal process's stdio is the
+// pty whose master comes with that word; another's is three pipes.
+func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input []byte, terminal bool) (*process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -50,17 +53,26 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 	ours, theirs := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
 	defer theirs.Close()
 	var pipes [3][2]*os.File // stdin, stdout, stderr: [read end, write end]
-	for i := range pipes {
-		if pipes[i][0], pipes[i][1], err = os.Pipe(); err != nil {
+	var files []*os.File
+	if terminal {
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
 			return nil, err
 		}
+		files = []*os.File{null, null, null, theirs}
+	} else {
+		for i := range pipes {
+			if pipes[i][0], pipes[i][1], err = os.Pipe(); err != nil {
+				return nil, err
+			}
+		}
+		// Deep pipes let reader and writer move large gulps per call; every guest syscall
+		// is expensive (wc -c of 100 MiB from the host: 1.63 -> 1.28 s with 1 MiB).
+		for _, f := range []*os.File{pipes[0][1], pipes[1][0], pipes[2][0]} {
+			unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		}
+		files = []*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}
 	}
-	// Deep pipes let reader and writer move large gulps per call; every guest syscall is
-	// expensive (wc -c of 100 MiB from the host: 1.63 -> 1.28 s with 1 MiB).
-	for _, f := range []*os.File{pipes[0][1], pipes[1][0], pipes[2][0]} {
-		unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-	}
-	files := []*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}
 	proc, err := os.StartProcess("/proc/self/exe", args,
 		&os.ProcAttr{Files: files, Sys: &syscall.SysProcAttr{Cloneflags: flags}})
 	for _, f := range files[:3] {
@@ -72,17 +84,35 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 	if input != nil {
 		ours.Write(append(input, '\n'))
 	}
-	p := &process{w: w, id: id, pid: proc.Pid, sync: ours}
-	p.stdin = newStdinQueue(p, pipes[0][1])
+	p := &process{w: w, id: id, pid: proc.Pid, sync: ours, ttyFD: -1}
 	p.pidNS, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p.pid))
-	word, err := bufio.NewReader(ours).ReadString('\n')
-	if word != wordReady+"\n" {
+	word, tty, err := recvReady(ours)
+	if word != wordReady+"\n" || terminal != (tty >= 0) {
 		unix.Kill(p.pid, unix.SIGKILL)
+		if tty >= 0 {
+			unix.Close(tty)
+		}
 		if word = strings.TrimSpace(word); word == "" && err != nil {
 			word = err.Error()
 		}
 		return nil, errors.New(word)
 	}
+	if terminal {
+		// The pump reads the master; stdin and resizes go to a second descriptor of it, so
+		// the end of stdin does not hang the terminal up.
+		in, err := unix.FcntlInt(uintptr(tty), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			unix.Kill(p.pid, unix.SIGKILL)
+			unix.Close(tty)
+			return nil, err
+		}
+		p.ttyFD = in
+		p.tty = os.NewFile(uintptr(in), "tty")
+		p.stdin = newStdinQueue(p, p.tty)
+		p.pumpOutput(proto.Stdout, os.NewFile(uintptr(tty), "tty"))
+		return p, nil
+	}
+	p.stdin = newStdinQueue(p, pipes[0][1])
 	p.pumpOutput(proto.Stdout, pipes[1][0])
 	p.pumpOutput(proto.Stderr, pipes[2][0])
 	return p, nil
@@ -174,11 +204,15 @@ type stdinQueue struct {
 	closed bool
 }
 
+// newStdinQueue writes to w, and closes it at the end of stdin unless it is a terminal,
+// which stays open for resizes until the process is reaped (closeTTY).
 func newStdinQueue(p *process, w *os.File) *stdinQueue {
 	q := &stdinQueue{}
 	q.cond = sync.NewCond(&q.mu)
 	go func() {
-		defer w.Close()
+		if p.ttyFD < 0 {
+			defer w.Close()
+		}
 		broken := false
 		for {
 			q.mu.Lock()

@@ -37,11 +37,14 @@ func stage2() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Fprintln(sync, wordReady)
+	tty, err := sendReady(sync, spec.Process.Terminal)
+	if err != nil {
+		fail(err)
+	}
 	if word, _ := bufio.NewReader(sync).ReadString('\n'); word != wordStart+"\n" {
 		os.Exit(1) // the agent went away or killed the container before start
 	}
-	if err := finalize(spec.Process); err != nil {
+	if err := start(spec.Process, tty); err != nil {
 		fail(err)
 	}
 	err = unix.Exec(path, spec.Process.Args, homeEnv(spec.Process.Env, spec.Process.User.UID))
@@ -111,6 +114,16 @@ func checkExecutable(p string) error {
 		return fmt.Errorf("exec: %q: permission denied", p)
 	}
 	return nil
+}
+
+// start makes the process's terminal its own, then finalizes it.
+func start(p *specs.Process, tty *os.File) error {
+	if tty != nil {
+		if err := takeTTY(tty, p.User.UID); err != nil {
+			return err
+		}
+	}
+	return finalize(p)
 }
 
 // finalize takes on the process's limits, identity and capabilities, last, since it drops

@@ -20,10 +20,11 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Version is sent in Hello; the host refuses an agent that speaks another version.
-const Version = 1
+const Version = 2
 
 // MaxPayload bounds a frame's payload so a misbehaving guest cannot make the host allocate
 // without limit.
@@ -67,7 +68,13 @@ const (
 	Ps
 	// PsResult (guest→host): the answer to Ps. Payload PsMsg.
 	PsResult
+	// Resize (host→guest): the window size of a process's terminal changed on the host.
+	// Payload ResizeMsg.
+	Resize
 )
+
+// lastType is the highest frame type a reader accepts.
+const lastType = Resize
 
 // StdinWindow is the most stdin bytes in flight to one process.
 const StdinWindow = 2 << 20
@@ -117,6 +124,12 @@ type Process struct {
 	Cmd  string `json:"cmd"`
 }
 
+// ResizeMsg is the payload of Resize.
+type ResizeMsg struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
+}
+
 // Frame is one message on the line.
 type Frame struct {
 	Type    Type
@@ -150,7 +163,7 @@ func (r *Reader) Read() (Frame, error) {
 	if n > MaxPayload {
 		return Frame{}, fmt.Errorf("frame type %d: payload of %d bytes exceeds %d", h[0], n, MaxPayload)
 	}
-	if h[0] == 0 || Type(h[0]) > PsResult {
+	if h[0] == 0 || Type(h[0]) > lastType {
 		return Frame{}, fmt.Errorf("unknown frame type %d", h[0])
 	}
 	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: make([]byte, n)}
@@ -202,4 +215,22 @@ func (w *Writer) Send(t Type, proc uint32, v any) error {
 		}
 	}
 	return w.Write(t, proc, payload)
+}
+
+// MakeRaw puts the tty fd in raw mode: no echo, no line editing, no signals, and no output
+// processing (a tty turns "\n" into "\r\n" by default), so all 256 byte values pass. The
+// line is raw, and so is the host end of a process's terminal, since the guest's own tty
+// already did the terminal's processing.
+func MakeRaw(fd int) error {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
