@@ -65,7 +65,7 @@ type Monitor struct {
 	nextExec uint32
 	psMu     sync.Mutex
 	psAnswer chan []proto.Process
-	cgroup   string // the guest's cgroup v2 group, "" without one
+	cgroup   *Cgroups // the guest's host cgroups, nil without any
 
 	// The process's stdio on the host: the monitor's own, or the terminal's slave.
 	stdin          io.Reader
@@ -181,13 +181,13 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		return nil, err
 	}
 	cpu := m.st.CPU
-	if m.cgroup, err = makeCgroup(m.Store, m.ID); err != nil {
+	if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
 		return nil, err
 	}
 	jail := hostfs.Jail{
-		Cgroup: m.cgroup,
-		Dir:    filepath.Join(m.dir, "jail"),
-		Binds:  append(kbinds, binds...),
+		Cgroups: m.cgroup.Dirs(),
+		Dir:     filepath.Join(m.dir, "jail"),
+		Binds:   append(kbinds, binds...),
 		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
 		MemoryMiB: mem + 16,
 		CPU:       cpu,

@@ -19,7 +19,7 @@ type Jail struct {
 	MemoryMiB int      `json:"memoryMiB"` // size of the memory tmpfs, guest RAM plus slack
 	CPU       int      `json:"cpu"`       // host CPU the kernel's processes are pinned to
 	Args      []string `json:"args"`      // kernel command line
-	Cgroup    string   `json:"cgroup"`    // cgroup v2 group the kernel's processes join, if any
+	Cgroups   []string `json:"cgroups"`   // cgroup directories the kernel's processes join
 }
 
 // KernelBinds returns the binds for the kernel binary at kernel, the agent at init and the
@@ -149,10 +149,10 @@ func MakeMountPoint(target, source string) error {
 // core dumps (UML aborts when its init dies and would leave a core in its cwd). The caller
 // must have locked its OS thread: affinity is per thread and carries over execve.
 func (j *Jail) Exec() error {
-	// Joined before the kernel starts, so every process it forks is in the group too.
-	if j.Cgroup != "" {
-		if err := os.WriteFile(filepath.Join(j.Cgroup, "cgroup.procs"), []byte("0"), 0); err != nil {
-			return fmt.Errorf("join cgroup %s: %w", j.Cgroup, err)
+	// Joined before the kernel starts, so every process it forks is in the groups too.
+	for _, dir := range j.Cgroups {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", dir, err)
 		}
 	}
 	if err := j.Enter(); err != nil {

@@ -105,8 +105,8 @@ func waitGone(pid int) {
 }
 
 // checkNothingLeft fails the test if any trace of its containers remains on the host: a
-// state dir under its --root, a process (runuml verb, monitor, jail or guest kernel) or a
-// mount. Exits are asynchronous, so it gives them a moment.
+// state dir under its --root, a process (runuml verb, monitor, jail or guest kernel), a
+// mount or a host cgroup. Exits are asynchronous, so it gives them a moment.
 func (e *env) checkNothingLeft() {
 	var left []string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -125,6 +125,9 @@ func (e *env) leftovers() []string {
 	}
 	for _, p := range e.processes() {
 		left = append(left, fmt.Sprintf("process %d: %s", p.pid, p.cmdline))
+	}
+	for _, dir := range e.cgroupDirs() {
+		left = append(left, "cgroup "+dir)
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mounts), "\n") {

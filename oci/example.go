@@ -50,7 +50,7 @@ func Example() *specs.Spec {
 // Features describes what runuml supports, for `runuml features`. Lists name only what is
 // really applied; what is not yet is left out rather than claimed.
 func Features() *features.Features {
-	no := false
+	no, yes := false, true
 	return &features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
@@ -61,6 +61,8 @@ func Features() *features.Features {
 			Seccomp:    &features.Seccomp{Enabled: &no},
 			Apparmor:   &features.Apparmor{Enabled: &no},
 			Selinux:    &features.Selinux{Enabled: &no},
+			// The guest's host processes are limited and accounted in host cgroups.
+			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
 		},
 		Annotations: map[string]string{
 			"org.runuml.kernel": "guest kernel binary",
