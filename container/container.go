@@ -55,6 +55,10 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if err := checkConsole(spec.Process.Terminal, stdio.ConsoleSocket); err != nil {
 		return nil, err
 	}
+	netns, err := networkNamespace(spec)
+	if err != nil {
+		return nil, err
+	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1}
 	if err := o.Store.Reserve(st); err != nil {
@@ -65,7 +69,7 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 		// go-runc reads to EOF.
 		stdio = Stdio{ConsoleSocket: stdio.ConsoleSocket}
 	}
-	cmd, err := startMonitor(o, id, stdio)
+	cmd, err := startMonitor(o, id, stdio, netns)
 	if err != nil {
 		o.Store.Remove(id)
 		return nil, fmt.Errorf("container %s: %w", id, err)
@@ -73,21 +77,22 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// startMonitor starts `runuml monitor ID` and waits for its word that the container is
-// created.
-func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
+// startMonitor starts `runuml monitor ID` in the container's network namespace (netns, or a
+// new one) and waits for its word that the container is created.
+func startMonitor(o Options, id string, stdio Stdio, netns string) (*exec.Cmd, error) {
 	args := append(append([]string{}, o.MonitorFn...), "monitor")
 	if stdio.ConsoleSocket != "" {
 		args = append(args, "--console-socket", stdio.ConsoleSocket)
 	}
 	args = append(args, id)
-	return startSelf(args, nil, stdio, "monitor exited before the container was created")
+	return startSelf(args, nil, stdio, "monitor exited before the container was created",
+		func(cmd *exec.Cmd) error { return startInNetns(cmd, netns) })
 }
 
 // startSelf starts runuml with args in a session of its own, with fd 3 the write end of a
-// pipe on which it reports "ok" or why it failed, and waits for that word. silent is the
-// error when it exits without one.
-func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error) {
+// pipe on which it reports "ok" or why it failed, and waits for that word. start starts the
+// command (in a namespace); silent is the error when it exits without a word.
+func startSelf(args, env []string, stdio Stdio, silent string, start func(*exec.Cmd) error) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -104,7 +109,7 @@ func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error
 		cmd.Env = append(os.Environ(), env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
+	err = start(cmd)
 	readyW.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", self, err)

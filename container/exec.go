@@ -3,6 +3,7 @@ package container
 import (
 	"fmt"
 	"os"
+	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -61,7 +62,7 @@ func Exec(o Options, id string, p *specs.Process, stdio Stdio, started func()) (
 // process of its own session that carries the process's stdio and exits with its status, and
 // returns once the process runs. Its pid is what `exec --detach --pid-file` records.
 func StartProxy(args []string, stdio Stdio) (int, error) {
-	cmd, err := startSelf(args, []string{ReadyFDEnv + "=3"}, stdio, "exec failed")
+	cmd, err := startSelf(args, []string{ReadyFDEnv + "=3"}, stdio, "exec failed", (*exec.Cmd).Start)
 	if err != nil {
 		return 0, err
 	}

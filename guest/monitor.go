@@ -21,6 +21,7 @@ import (
 
 	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/hostfs"
+	"github.com/runuml/runuml/netplug"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -34,8 +35,9 @@ const (
 
 // Files in a container's state dir.
 const (
-	KernelLog = "kernel.log"
-	guestSpec = "config.json"
+	KernelLog    = "kernel.log"
+	guestSpec    = "config.json"
+	guestNetwork = "network.json"
 )
 
 // Monitor owns one container's guest. It is the process `runuml monitor ID`, whose pid is the
@@ -65,7 +67,8 @@ type Monitor struct {
 	nextExec uint32
 	psMu     sync.Mutex
 	psAnswer chan []proto.Process
-	cgroup   *Cgroups // the guest's host cgroups, nil without any
+	cgroup   *Cgroups        // the guest's host cgroups, nil without any
+	net      *netplug.Config // what the guest took of the network namespace
 
 	// The process's stdio on the host: the monitor's own, or the terminal's slave.
 	stdin          io.Reader
@@ -90,6 +93,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	if err != nil {
 		m.log.WithError(err).Error("create failed")
 		m.stopGuest()
+		m.unplugNetwork()
 		removeCgroup(m.cgroup)
 		fmt.Fprintf(ready, "%v\n", err)
 		ready.Close()
@@ -102,6 +106,8 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	}
 	if err != nil {
 		m.stopGuest()
+		m.unplugNetwork()
+		removeCgroup(m.cgroup)
 		fmt.Fprintf(ready, "container %s: %v\n", m.ID, err)
 		ready.Close()
 		return 1
@@ -184,6 +190,11 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
 		return nil, err
 	}
+	netArgs, err := m.plugNetwork(spec)
+	if err != nil {
+		return nil, err
+	}
+	kbinds = append(kbinds, hostfs.Bind{Source: filepath.Join(m.dir, guestNetwork), Target: hostfs.NetworkPath, ReadOnly: true})
 	jail := hostfs.Jail{
 		Cgroups: m.cgroup.Dirs(),
 		Dir:     filepath.Join(m.dir, "jail"),
@@ -191,7 +202,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
 		MemoryMiB: mem + 16,
 		CPU:       cpu,
-		Args:      k.Args(Boot{MemMiB: mem, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}),
+		Args:      append(k.Args(Boot{MemMiB: mem, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
 	}
 	if err := os.Mkdir(jail.Dir, 0o700); err != nil {
 		return nil, err

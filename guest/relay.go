@@ -79,6 +79,7 @@ func (m *Monitor) finish(status int) {
 		m.log.Warn("guest did not power off; killing it")
 		m.stopGuest()
 	}
+	m.unplugNetwork()
 	removeCgroup(m.cgroup)
 	m.mu.Lock()
 	m.st.Status = oci.Stopped

@@ -23,6 +23,8 @@ const (
 	KernelPath = "/runuml/linux"
 	InitPath   = "/runuml/init"
 	ConfigPath = "/runuml/config.json"
+	// NetworkPath holds the guest's network (netplug.Config).
+	NetworkPath = "/runuml/network.json"
 	MemoryDir  = "/tmp" // UML's memory file and uml_dir: a private tmpfs
 )
 

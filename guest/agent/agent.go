@@ -18,6 +18,7 @@ import (
 
 	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/hostfs"
+	"github.com/runuml/runuml/netplug"
 )
 
 // LinePath is the guest device of the control line (ssl1 on the kernel command line).
@@ -69,6 +70,9 @@ func serve() error {
 
 	spec, err := loadConfig()
 	if err == nil {
+		err = setupNetwork()
+	}
+	if err == nil {
 		a.init, err = createContainer(a.w, spec)
 	}
 	if err != nil {
@@ -80,6 +84,21 @@ func serve() error {
 	}
 	go a.reap(children)
 	return a.readLine(line)
+}
+
+// setupNetwork configures the guest's network, which is the container's: the guest's own
+// network namespace is the container's, since the container's network namespace on the host
+// holds only the monitor and the devices carried into the guest.
+func setupNetwork() error {
+	var cfg netplug.Config
+	data, err := os.ReadFile(hostfs.NetworkPath)
+	if err == nil {
+		err = json.Unmarshal(data, &cfg)
+	}
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("network config: %w", err)
+	}
+	return netplug.Configure(&cfg)
 }
 
 func loadConfig() (*specs.Spec, error) {

@@ -1,0 +1,149 @@
+// Package netplug carries the container's network into its guest. The monitor lives in the
+// container's network namespace (a new one, or the spec's path); once the hooks have set it
+// up (docker and CNI put a veth there), Take hands every interface in it but lo to the guest:
+// the kernel gets a vector device on a raw socket bound to the interface, the guest's
+// interface gets the same name, MAC, MTU, addresses and routes, and the namespace's own
+// addresses are flushed so its kernel never answers in the guest's place.
+package netplug
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Config is the guest's network, as the agent applies it.
+type Config struct {
+	Interfaces []Interface `json:"interfaces,omitempty"`
+}
+
+// Interface is one interface of the container's network namespace. The guest's vector
+// device N is Interfaces[N].
+type Interface struct {
+	Name   string   `json:"name"`
+	MAC    string   `json:"mac"`
+	MTU    int      `json:"mtu"`
+	Addrs  []string `json:"addrs,omitempty"` // CIDR
+	Routes []Route  `json:"routes,omitempty"`
+}
+
+// Route is a route through an interface; an empty Dst is the default route.
+type Route struct {
+	Dst string `json:"dst,omitempty"`
+	Gw  string `json:"gw,omitempty"`
+	Src string `json:"src,omitempty"`
+}
+
+// Options tune the vector transport (annotations org.runuml.net.*).
+type Options struct {
+	Depth int  // packets per vector read/write (UML's default 64)
+	GRO   bool // receive offloaded large packets (needed for full TCP speed)
+}
+
+// Take reads the interfaces of the current network namespace, flushes their addresses, and
+// returns the guest's network and the kernel arguments that give it the devices.
+func Take(o Options) (*Config, []string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
+	}
+	cfg := &Config{}
+	var args []string
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		iface := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU}
+		if iface.Routes, err = routes(l); err != nil {
+			return nil, nil, err
+		}
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
+		}
+		for _, ad := range addrs {
+			if ad.IP.IsLinkLocalUnicast() {
+				continue // the guest makes its own from the same MAC
+			}
+			iface.Addrs = append(iface.Addrs, ad.IPNet.String())
+			if err := netlink.AddrDel(l, &ad); err != nil {
+				return nil, nil, fmt.Errorf("network: %s: flush %s: %w", a.Name, ad.IPNet, err)
+			}
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			return nil, nil, fmt.Errorf("network: %s: up: %w", a.Name, err)
+		}
+		args = append(args, vectorArg(len(cfg.Interfaces), iface, o))
+		cfg.Interfaces = append(cfg.Interfaces, iface)
+	}
+	return cfg, args, nil
+}
+
+// vectorArg is the kernel argument of vector device n on a raw socket bound to iface.
+func vectorArg(n int, iface Interface, o Options) string {
+	opts := []string{"transport=raw", "ifname=" + iface.Name}
+	if iface.MAC != "" {
+		opts = append(opts, "mac="+iface.MAC)
+	}
+	if iface.MTU > 0 {
+		opts = append(opts, fmt.Sprintf("mtu=%d", iface.MTU))
+	}
+	if o.Depth > 0 {
+		opts = append(opts, fmt.Sprintf("depth=%d", o.Depth))
+	}
+	if o.GRO {
+		opts = append(opts, "gro=1")
+	}
+	return fmt.Sprintf("vec%d:%s", n, strings.Join(opts, ","))
+}
+
+// routes returns the routes through l that its addresses do not make by themselves.
+func routes(l netlink.Link) ([]Route, error) {
+	rs, err := netlink.RouteList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("network: %s: routes: %w", l.Attrs().Name, err)
+	}
+	var out []Route
+	for _, r := range rs {
+		if r.Protocol == unix.RTPROT_KERNEL || (r.Dst != nil && r.Dst.IP.IsLinkLocalUnicast()) {
+			continue
+		}
+		if r.Dst != nil && r.Dst.IP.IsMulticast() {
+			continue
+		}
+		var rt Route
+		if r.Dst != nil && !isDefault(r.Dst) {
+			rt.Dst = r.Dst.String()
+		}
+		if r.Gw != nil {
+			rt.Gw = r.Gw.String()
+		}
+		if r.Src != nil {
+			rt.Src = r.Src.String()
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+func isDefault(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0 && n.IP.IsUnspecified()
+}
+
+// Restore gives the network namespace back its addresses and routes once the guest is gone,
+// for a namespace that outlives the container (a pod's, or one made with `ip netns`).
+func Restore(cfg *Config) error {
+	var errs []error
+	for _, iface := range cfg.Interfaces {
+		if err := configureLink(iface.Name, iface, false); err != nil {
+			errs = append(errs, fmt.Errorf("network: restore %s: %w", iface.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
