@@ -25,7 +25,7 @@ const (
 	ConfigPath = "/runuml/config.json"
 	// NetworkPath holds the guest's network (netplug.Config).
 	NetworkPath = "/runuml/network.json"
-	MemoryDir  = "/tmp" // UML's memory file and uml_dir: a private tmpfs
+	MemoryDir   = "/tmp" // UML's memory file and uml_dir: a private tmpfs
 )
 
 // Bind is one host path made visible in the jail.
