@@ -69,6 +69,7 @@ type Monitor struct {
 	psAnswer chan []proto.Process
 	cgroup   *Cgroups        // the guest's host cgroups, nil without any
 	net      *netplug.Config // what the guest took of the network namespace
+	dnsSlots chan struct{}   // DNS queries being relayed
 
 	// The process's stdio on the host: the monitor's own, or the terminal's slave.
 	stdin          io.Reader
@@ -84,6 +85,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	m.dead = make(chan struct{})
 	m.stdinWin = newWindow(proto.StdinWindow)
 	m.psAnswer = make(chan []proto.Process, 1)
+	m.dnsSlots = make(chan struct{}, maxDNSInFlight)
 	// Output to a closed stdout must fail the write, not kill the monitor; nor may the
 	// hangup of a terminal whose master was closed.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE, unix.SIGHUP)

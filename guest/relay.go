@@ -22,6 +22,10 @@ func (m *Monitor) relay(r *proto.Reader) int {
 		if err != nil {
 			break
 		}
+		if f.Type == proto.DNS {
+			m.relayDNS(f.Proc, f.Payload)
+			continue
+		}
 		if f.Proc != 0 {
 			m.toExec(f)
 			continue

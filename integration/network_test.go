@@ -6,11 +6,13 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // netns is a network namespace made with `ip netns` for one test: eth0 inside, a veth to
@@ -62,9 +64,85 @@ func withNetns(ns *netns) func(*specs.Spec) {
 	}
 }
 
+// serveDNS answers A queries for name with ip on 127.0.0.11:53 inside ns, where docker's
+// embedded DNS server is for a container on a user-defined network.
+func serveDNS(t *testing.T, ns *netns, name string, ip net.IP) {
+	t.Helper()
+	if out, err := exec.Command("ip", "-n", ns.name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v: %s", err, out)
+	}
+	ready := make(chan net.PacketConn, 1)
+	go func() {
+		// The socket is made in ns by a thread that joined it; that thread is never reused.
+		runtime.LockOSThread()
+		fd, err := unix.Open("/var/run/netns/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+		}
+		var conn net.PacketConn
+		if err == nil {
+			conn, err = net.ListenPacket("udp", "127.0.0.11:53")
+		}
+		if err != nil {
+			t.Errorf("DNS server in %s: %v", ns.name, err)
+		}
+		ready <- conn
+	}()
+	conn := <-ready
+	if conn == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if answer := dnsAnswer(buf[:n], name, ip); answer != nil {
+				conn.WriteTo(answer, from)
+			}
+		}
+	}()
+}
+
+// dnsAnswer answers a one-question query: ip for an A query of name, no records otherwise.
+func dnsAnswer(q []byte, name string, ip net.IP) []byte {
+	if len(q) < 12 {
+		return nil
+	}
+	i, labels := 12, []string{}
+	for i < len(q) && q[i] != 0 {
+		l := int(q[i])
+		if i+1+l > len(q) {
+			return nil
+		}
+		labels = append(labels, string(q[i+1:i+1+l]))
+		i += 1 + l
+	}
+	if i+5 > len(q) {
+		return nil
+	}
+	qtype := int(q[i+1])<<8 | int(q[i+2])
+	a := append([]byte(nil), q[:i+5]...)
+	a[2], a[3] = 0x81, 0x80 // a response, recursion available, no error
+	a[8], a[9], a[10], a[11] = 0, 0, 0, 0
+	if qtype == 1 && strings.Join(labels, ".") == name {
+		a[6], a[7] = 0, 1
+		a = append(a, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+		a = append(a, ip.To4()...)
+	} else {
+		a[6], a[7] = 0, 0
+	}
+	return a
+}
+
 // TestNetworkNamespace wires the interface of a network namespace into the guest: the guest's
 // eth0 has the namespace's MAC, address and default route; the container fetches a page from
-// a host server and serves one the host fetches; while it runs the namespace holds no
+// a host server, serves one the host fetches, and resolves a name through the namespace's
+// 127.0.0.11 (docker's embedded DNS); while it runs the namespace holds no
 // address, and it gets its address back after.
 func TestNetworkNamespace(t *testing.T) {
 	e := newEnv(t)
@@ -78,11 +156,13 @@ func TestNetworkNamespace(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	script := fmt.Sprintf(`ip -o link show eth0; ip route; wget -q -O - http://%s/; echo;
+	serveDNS(t, ns, "other.test", net.IPv4(10, 99, 41, 77))
+	script := fmt.Sprintf(`ip -o link show eth0; ip route; wget -q -O - http://%s/; echo; nslookup other.test;
 		mkdir /tmp/www && echo page-from-guest > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && sleep 100`, ln.Addr())
 	b := e.newBundle([]string{"sh", "-c", script}, withNetns(ns), func(s *specs.Spec) {
 		s.Root.Readonly = false
 	})
+	b.writeFile(e, "etc/resolv.conf", "nameserver 127.0.0.11\n", 0o644)
 	r := e.startRun("net", b, nil)
 	var body string
 	for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -102,7 +182,7 @@ func TestNetworkNamespace(t *testing.T) {
 	e.rc.Kill(e.ctx, "net", 9, nil)
 	res := r.wait()
 	out := string(res.stdout)
-	for _, want := range []string{ns.mac, "default via " + ns.hostIP + " dev eth0", "page-from-host"} {
+	for _, want := range []string{ns.mac, "default via " + ns.hostIP + " dev eth0", "page-from-host", "10.99.41.77"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("container output lacks %q:\n%s%s", want, out, res.stderr)
 		}

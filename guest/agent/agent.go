@@ -39,6 +39,7 @@ func Main() {
 
 type agent struct {
 	w     *proto.Writer
+	dns   *dnsRelay // nil without a network device
 	init  *process
 	mu    sync.Mutex
 	procs map[uint32]*process // exec'd processes by id
@@ -69,8 +70,12 @@ func serve() error {
 	signal.Notify(children, unix.SIGCHLD)
 
 	spec, err := loadConfig()
+	var devices bool
 	if err == nil {
-		err = setupNetwork()
+		devices, err = setupNetwork()
+	}
+	if err == nil && devices {
+		a.dns, err = startDNSRelay(a.w)
 	}
 	if err == nil {
 		a.init, err = createContainer(a.w, spec)
@@ -89,16 +94,17 @@ func serve() error {
 // setupNetwork configures the guest's network, which is the container's: the guest's own
 // network namespace is the container's, since the container's network namespace on the host
 // holds only the monitor and the devices carried into the guest.
-func setupNetwork() error {
+// It reports whether the guest has network devices.
+func setupNetwork() (bool, error) {
 	var cfg netplug.Config
 	data, err := os.ReadFile(hostfs.NetworkPath)
 	if err == nil {
 		err = json.Unmarshal(data, &cfg)
 	}
 	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("network config: %w", err)
+		return false, fmt.Errorf("network config: %w", err)
 	}
-	return netplug.Configure(&cfg)
+	return len(cfg.Interfaces) > 0, netplug.Configure(&cfg)
 }
 
 func loadConfig() (*specs.Spec, error) {
@@ -117,6 +123,12 @@ func (a *agent) readLine(line io.Reader) error {
 		f, err := r.Read()
 		if err != nil {
 			return fmt.Errorf("control line: %w", err)
+		}
+		if f.Type == proto.DNSAnswer {
+			if a.dns != nil {
+				a.dns.answer(f.Proc, f.Payload)
+			}
+			continue
 		}
 		p := a.init
 		if f.Proc != 0 {

@@ -71,10 +71,16 @@ const (
 	// Resize (host→guest): the window size of a process's terminal changed on the host.
 	// Payload ResizeMsg.
 	Resize
+	// DNS (guest→host): a DNS query (the UDP message) a container sent to 127.0.0.11, which
+	// is docker's embedded DNS server in the container's network namespace, unreachable from
+	// the guest's own loopback. The frame's process id is the query's id, not a process's.
+	DNS
+	// DNSAnswer (host→guest): the server's answer to the DNS query of the same id.
+	DNSAnswer
 )
 
 // lastType is the highest frame type a reader accepts.
-const lastType = Resize
+const lastType = DNSAnswer
 
 // StdinWindow is the most stdin bytes in flight to one process.
 const StdinWindow = 2 << 20
