@@ -58,10 +58,11 @@ func (k HookKind) Of(h *specs.Hooks) []specs.Hook {
 	return nil
 }
 
-// RunHooks runs hooks of kind in order, each with state's JSON on its stdin, and stops at
-// the first that fails: exits non-zero, cannot be started, or runs past its timeout. The
-// error is worded as runc's: "error running prestart hook #0: exit status 1, stdout: ...,
-// stderr: ...".
+// RunHooks runs hooks of kind in order, each with state's JSON on its stdin. A hook fails
+// when it exits non-zero, cannot be started, or runs past its timeout; the error is worded
+// as runc's: "error running prestart hook #0: exit status 1, stdout: ..., stderr: ...".
+// The first failure stops the list, except for poststart and poststop hooks, whose failures
+// the lifecycle survives: the rest run, and the error joins every failure.
 //
 // Each hook runs as given: path, args (args[0] included) and env; a hook without env
 // inherits ours, as with runc. Its working directory is the bundle, where runc runs too.
@@ -74,12 +75,16 @@ func RunHooks(kind HookKind, hooks []specs.Hook, state specs.State) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for i, h := range hooks {
 		if err := runHook(h, data, state.Bundle); err != nil {
-			return fmt.Errorf("error running %s hook #%d: %w", kind, i, err)
+			errs = append(errs, fmt.Errorf("error running %s hook #%d: %w", kind, i, err))
+			if kind != Poststart && kind != Poststop {
+				break
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func runHook(h specs.Hook, state []byte, bundle string) error {

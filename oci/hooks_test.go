@@ -67,7 +67,15 @@ func TestRunHooks(t *testing.T) {
 		}
 	}
 	if _, err := os.Stat(out + ".third"); err == nil {
-		t.Error("a hook after the failing one ran")
+		t.Error("a prestart hook after the failing one ran")
+	}
+	// Poststop hooks all run; the error names each failure.
+	err = RunHooks(Poststop, []specs.Hook{sh("exit 1"), sh("touch " + out + ".third"), sh("exit 2")}, state)
+	if err == nil || !strings.Contains(err.Error(), "poststop hook #0: exit status 1") || !strings.Contains(err.Error(), "poststop hook #2: exit status 2") {
+		t.Errorf("poststop hooks failing: %v", err)
+	}
+	if _, err := os.Stat(out + ".third"); err != nil {
+		t.Error("a poststop hook after a failing one did not run")
 	}
 	// The timed-out hook's whole process group was killed.
 	pid, _ := os.ReadFile(out + ".child")
