@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/guest"
@@ -65,7 +66,7 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 		// go-runc reads to EOF.
 		stdio = Stdio{ConsoleSocket: stdio.ConsoleSocket}
 	}
-	cmd, err := startMonitor(o, id, stdio)
+	cmd, err := startMonitor(o, id, stdio, monitorNamespaces(spec))
 	if err != nil {
 		o.Store.Remove(id)
 		return nil, fmt.Errorf("container %s: %w", id, err)
@@ -73,21 +74,37 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// startMonitor starts `runuml monitor ID` and waits for its word that the container is
-// created.
-func startMonitor(o Options, id string, stdio Stdio) (*exec.Cmd, error) {
+// monitorNamespaces are the namespaces the monitor starts in. A new network namespace in the
+// spec is the monitor's (the guest kernel's host side lives in it): hooks, docker's network
+// hook first, find it as /proc/PID/ns/net of the container's pid, the monitor's. A
+// namespace path in the spec is not joined yet.
+func monitorNamespaces(spec *specs.Spec) uintptr {
+	if spec.Linux == nil {
+		return 0
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace && ns.Path == "" {
+			return unix.CLONE_NEWNET
+		}
+	}
+	return 0
+}
+
+// startMonitor starts `runuml monitor ID` in new namespaces cloneflags and waits for its
+// word that the container is created.
+func startMonitor(o Options, id string, stdio Stdio, cloneflags uintptr) (*exec.Cmd, error) {
 	args := append(append([]string{}, o.MonitorFn...), "monitor")
 	if stdio.ConsoleSocket != "" {
 		args = append(args, "--console-socket", stdio.ConsoleSocket)
 	}
 	args = append(args, id)
-	return startSelf(args, nil, stdio, "monitor exited before the container was created")
+	return startSelf(args, nil, stdio, cloneflags, "monitor exited before the container was created")
 }
 
-// startSelf starts runuml with args in a session of its own, with fd 3 the write end of a
-// pipe on which it reports "ok" or why it failed, and waits for that word. silent is the
-// error when it exits without one.
-func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error) {
+// startSelf starts runuml with args in a session of its own (and new namespaces
+// cloneflags), with fd 3 the write end of a pipe on which it reports "ok" or why it failed,
+// and waits for that word. silent is the error when it exits without one.
+func startSelf(args, env []string, stdio Stdio, cloneflags uintptr, silent string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -103,7 +120,7 @@ func startSelf(args, env []string, stdio Stdio, silent string) (*exec.Cmd, error
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: cloneflags}
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {

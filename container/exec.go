@@ -61,7 +61,7 @@ func Exec(o Options, id string, p *specs.Process, stdio Stdio, started func()) (
 // process of its own session that carries the process's stdio and exits with its status, and
 // returns once the process runs. Its pid is what `exec --detach --pid-file` records.
 func StartProxy(args []string, stdio Stdio) (int, error) {
-	cmd, err := startSelf(args, []string{ReadyFDEnv + "=3"}, stdio, "exec failed")
+	cmd, err := startSelf(args, []string{ReadyFDEnv + "=3"}, stdio, 0, "exec failed")
 	if err != nil {
 		return 0, err
 	}
