@@ -60,7 +60,7 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 		return nil, err
 	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
-		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1}
+		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1, Hooks: spec.Hooks}
 	if err := o.Store.Reserve(st); err != nil {
 		return nil, err
 	}
@@ -146,8 +146,7 @@ func Start(o Options, id string) error {
 	default:
 		return fmt.Errorf("container %s: cannot start a container in the %s state", id, st.Current())
 	}
-	_, err = call(o, id, guest.Request{Op: guest.OpStart})
-	return err
+	return startHooked(o, st)
 }
 
 // Signal sends sig to the container's process, or with all to all of its processes.
@@ -164,7 +163,8 @@ func Signal(o Options, id string, sig unix.Signal, all bool) error {
 }
 
 // Delete removes a stopped container. A created container is killed first, as runc does; a
-// running or paused one only with force.
+// running or paused one only with force. The poststop hooks run last; their failure is
+// logged, not returned.
 func Delete(o Options, id string, force bool) error {
 	st, err := o.Store.Load(id)
 	if err != nil {
@@ -181,7 +181,11 @@ func Delete(o Options, id string, force bool) error {
 		stopMonitor(o, st)
 	}
 	guest.RemoveCgroup(o.Store, id)
-	return o.Store.Remove(id)
+	if err := o.Store.Remove(id); err != nil {
+		return err
+	}
+	warnHooks(st, oci.Poststop, oci.Stopped)
+	return nil
 }
 
 // stopMonitor kills the container and waits for its monitor to exit, killing the monitor

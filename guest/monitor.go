@@ -147,6 +147,9 @@ func (m *Monitor) create() (*proto.Reader, error) {
 		}
 		m.stdin, m.stdout, m.stderr = m.tty, m.tty, m.tty
 	}
+	if err := m.runHooks(oci.Prestart, oci.CreateRuntime); err != nil {
+		return nil, err
+	}
 	line, err := m.boot(spec)
 	if err != nil {
 		return nil, err
@@ -154,6 +157,9 @@ func (m *Monitor) create() (*proto.Reader, error) {
 	m.w = proto.NewWriter(line)
 	r := proto.NewReader(line)
 	if err := m.awaitReady(r); err != nil {
+		return nil, err
+	}
+	if err := m.runHooks(oci.CreateContainer); err != nil {
 		return nil, err
 	}
 	if m.tty != nil {

@@ -48,6 +48,8 @@ func TestParseSpec(t *testing.T) {
 		{"relative cwd", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"x"}}`, "must be an absolute path"},
 		{"missing rootfs", `{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/"}}`, "is not a directory"},
 		{"missing bind source", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"mounts":[{"destination":"/d","type":"bind","source":"/nonexistent-runuml"}]}`, "mount /d: source stat /nonexistent-runuml"},
+		{"relative hook path", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"hooks":{"prestart":[{"path":"hook"}]}}`, `hooks.prestart[0]: path "hook" must be absolute`},
+		{"zero hook timeout", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"hooks":{"poststop":[{"path":"/bin/true"},{"path":"/bin/true","timeout":0}]}}`, "hooks.poststop[1]: timeout 0 must be greater than zero"},
 		{"bad namespace", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"bogus"}]}}`, "unknown namespace"},
 	} {
 		spec, err := ParseSpec([]byte(tc.json), bundle)

@@ -89,6 +89,9 @@ func validate(s *specs.Spec) error {
 			return fmt.Errorf("mount destination %q must be an absolute path", m.Destination)
 		}
 	}
+	if err := validateHooks(s.Hooks); err != nil {
+		return err
+	}
 	if s.Linux != nil {
 		for _, ns := range s.Linux.Namespaces {
 			switch ns.Type {
@@ -96,6 +99,22 @@ func validate(s *specs.Spec) error {
 				specs.CgroupNamespace, specs.NetworkNamespace, specs.UserNamespace, specs.TimeNamespace:
 			default:
 				return fmt.Errorf("unknown namespace type %q", ns.Type)
+			}
+		}
+	}
+	return nil
+}
+
+// validateHooks checks what the spec requires of every hook: an absolute path and a timeout,
+// if any, above zero.
+func validateHooks(h *specs.Hooks) error {
+	for _, kind := range []HookKind{Prestart, CreateRuntime, CreateContainer, StartContainer, Poststart, Poststop} {
+		for i, hook := range kind.Of(h) {
+			switch {
+			case !filepath.IsAbs(hook.Path):
+				return fmt.Errorf("hooks.%s[%d]: path %q must be absolute", kind, i, hook.Path)
+			case hook.Timeout != nil && *hook.Timeout <= 0:
+				return fmt.Errorf("hooks.%s[%d]: timeout %d must be greater than zero", kind, i, *hook.Timeout)
 			}
 		}
 	}

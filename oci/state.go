@@ -39,6 +39,8 @@ type State struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	ExitStatus  *int              `json:"exitStatus,omitempty"`
 	CPU         int               `json:"cpu"` // the host CPU the guest is pinned to; -1 until chosen
+	// Hooks are config.json's, kept from create on: the bundle may change or go before delete.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 // Alive reports whether the monitor recorded in st is still the running process.
@@ -84,6 +86,14 @@ func (st *State) OCI() map[string]any {
 func (st *State) Spec() specs.State {
 	return specs.State{Version: specs.Version, ID: st.ID, Status: specs.ContainerState(st.Current()),
 		Pid: st.Pid, Bundle: st.Bundle, Annotations: st.Annotations}
+}
+
+// RunHooks runs the container's hooks of kind with its state on stdin, the status given
+// being the one the lifecycle is at (see RunHooks).
+func (st *State) RunHooks(kind HookKind, status Status) error {
+	s := st.Spec()
+	s.Status = specs.ContainerState(status)
+	return RunHooks(kind, kind.Of(st.Hooks), s)
 }
 
 // ProcStartTime returns the start time (in clock ticks since boot) of process pid.
