@@ -27,11 +27,16 @@ build:
 kernel:
 	guest/kernel/build.sh
 
+# Installs the binaries, then registers runtime `uml` with docker (/etc/docker/daemon.json,
+# merged) and containerd (/etc/containerd/config.toml) and reloads a running dockerd.
 install: build kernel
 	install -D -m 0755 $(BIN)/runuml $(PREFIX)/bin/runuml
 	install -D -m 0755 $(BIN)/runuml-init $(LIBDIR)/runuml-init
+	$(PREFIX)/bin/runuml install
 
+# Removes exactly what install registered, then the binaries.
 uninstall:
+	if [ -x $(PREFIX)/bin/runuml ]; then $(PREFIX)/bin/runuml uninstall; fi
 	rm -f $(PREFIX)/bin/runuml $(LIBDIR)/runuml-init
 
 # Installs what is needed and runs a container in a UML guest.
@@ -39,7 +44,7 @@ demo: deps install
 	./scripts/demo.sh
 
 unit:
-	$(GO) test ./oci/... ./guest/... ./hostfs/... ./container/...
+	$(GO) test ./oci/... ./guest/... ./hostfs/... ./container/... ./install/...
 
 integration: build kernel
 	$(GO) test -count=1 -timeout 30m -v ./integration/...

@@ -59,6 +59,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: become a child subreaper:", err)
 		return 1
 	}
+	defer stopDaemons() // dockerd and containerd, if a test started them
 	return m.Run()
 }
 

@@ -38,7 +38,8 @@ func main() {
 		Before: setupLogging,
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
-			listCommand, execCommand, psCommand, pauseCommand, resumeCommand, eventsCommand, updateCommand, specCommand, featuresCommand, monitorCommand, jailCommand,
+			listCommand, execCommand, psCommand, pauseCommand, resumeCommand, eventsCommand, updateCommand,
+			specCommand, featuresCommand, installCommand, uninstallCommand, monitorCommand, jailCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // errors go through fatal
 	}
