@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/oci"
@@ -18,6 +19,48 @@ import (
 // The monitor answers short-lived runuml calls on a unix socket in the state dir: one JSON
 // Request, one JSON Response per connection.
 const controlSocket = "control.sock"
+
+// socketPath returns a path of the control socket in state dir that fits a unix socket
+// address (107 bytes): docker's state dirs (/var/run/docker/runtime-runc/moby/ + a 64-byte
+// id) do not. A longer one is reached through /proc/self/fd of an O_PATH descriptor of the
+// dir; release closes it once the socket is bound or connected.
+func socketPath(dir string) (path string, release func(), err error) {
+	path = filepath.Join(dir, controlSocket)
+	if len(path) < len(unix.RawSockaddrUnix{}.Path) {
+		return path, func() {}, nil
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, controlSocket), func() { unix.Close(fd) }, nil
+}
+
+// listenControl makes the monitor's control socket in dir. The listener does not remove it
+// on close (its path may be a /proc/self/fd one, gone by then); the state dir goes with it.
+func listenControl(dir string) (net.Listener, error) {
+	path, release, err := socketPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	return ln, nil
+}
+
+// dialControl connects to the monitor's control socket in dir.
+func dialControl(dir string, timeout time.Duration) (net.Conn, error) {
+	path, release, err := socketPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return net.DialTimeout("unix", path, timeout)
+}
 
 // Op names a request to the monitor.
 type Op string
@@ -62,7 +105,7 @@ const callTimeout = 15 * time.Second
 // answer.
 func Call(dir string, req Request) (Response, error) {
 	var resp Response
-	conn, err := net.DialTimeout("unix", filepath.Join(dir, controlSocket), callTimeout)
+	conn, err := dialControl(dir, callTimeout)
 	if err != nil {
 		return resp, fmt.Errorf("%w: %v", ErrNoMonitor, err)
 	}

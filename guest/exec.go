@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -99,7 +98,7 @@ func (m *Monitor) closeExecs() {
 // exit status. started is called once the process runs. Signals runuml receives are the
 // process's. With a terminal, tty is the host end whose window size the process's follows.
 func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, tty *os.File, started func()) (int, error) {
-	conn, err := net.Dial("unix", filepath.Join(dir, controlSocket))
+	conn, err := dialControl(dir, callTimeout)
 	if err != nil {
 		return 0, oci.ErrNotRunning
 	}

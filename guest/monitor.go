@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -101,7 +100,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 		ready.Close()
 		return 1
 	}
-	ln, err := net.Listen("unix", filepath.Join(m.dir, controlSocket))
+	ln, err := listenControl(m.dir)
 	if err == nil {
 		m.st.Status = oci.Created
 		err = m.Store.Save(m.st)

@@ -77,12 +77,11 @@ func needDaemons(t *testing.T) *daemons {
 	return theDaemons
 }
 
-// shortDir makes a directory /run/rdXXXX, dockerd's exec root. dockerd gives runuml the
-// state root EXEC-ROOT/runtime-runc/moby and docker's ids are 64 characters, so the monitor's
-// socket ROOT/ID/control.sock fits in sun_path (108 bytes) only if the exec root has at most
-// 11 characters. Docker's default, /var/run/docker, does not fit: until the monitor binds its
-// socket by a shorter path, runuml fails every container of a stock dockerd with
-// "listen unix ...: bind: invalid argument".
+// shortDir makes a directory /run/rdXXXX for the daemons' sockets, which must fit in
+// sun_path (108 bytes). dockerd's exec root is a longer path inside it, longer than docker's
+// default /var/run/docker: dockerd gives runuml the state root EXEC-ROOT/runtime-runc/moby and
+// 64-character ids, so the monitor's ROOT/ID/control.sock does not fit in sun_path, as with a
+// stock dockerd, and runuml must reach it by a shorter path.
 func shortDir() (string, error) {
 	for i := 0; i < 100; i++ {
 		dir := fmt.Sprintf("/run/rd%04x", rand.IntN(1<<16))
@@ -147,7 +146,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	d.dockerd, err = startDaemon(d.dockerLog, "/usr/sbin/dockerd",
 		"--config-file", daemonJSON,
 		"--data-root", filepath.Join(d.data, "docker"),
-		"--exec-root", d.dir,
+		"--exec-root", filepath.Join(d.dir, "docker-exec-root"),
 		"--pidfile", filepath.Join(d.dir, "docker.pid"),
 		"-H", "unix://"+d.dockerSock,
 		"--containerd", d.ctdSock,
