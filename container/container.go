@@ -221,17 +221,18 @@ func waitExit(st *oci.State, timeout time.Duration) bool {
 	}
 }
 
-// Processes lists the processes of running container id as its guest sees them.
-func Processes(o Options, id string) ([]proto.Process, error) {
+// Processes lists the processes of running container id as its guest sees them, and the
+// host processes that carry them (the monitor, and each exec's client).
+func Processes(o Options, id string) ([]proto.Process, []int, error) {
 	st, err := o.Store.Load(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if s := st.Current(); s != oci.Running && s != oci.Created {
-		return nil, fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
+		return nil, nil, fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	}
 	resp, err := call(o, id, guest.Request{Op: guest.OpPs})
-	return resp.Processes, err
+	return resp.Processes, resp.HostPids, err
 }
 
 // Pause freezes running container id's whole guest; Resume thaws it.

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -194,6 +195,12 @@ func (c *Cgroups) freezerDir() string {
 	return filepath.Join(c.V2, c.Path)
 }
 
+// removeCgroups removes the guest's groups, the monitor having left them.
+func (m *Monitor) removeCgroups() {
+	m.cgroup.leaveMonitor()
+	removeCgroup(m.cgroup)
+}
+
 // removeCgroup removes the guest's groups once its processes are gone.
 func removeCgroup(c *Cgroups) {
 	for _, dir := range c.Dirs() {
@@ -256,4 +263,33 @@ func RemoveCgroup(store oci.Store, id string) {
 	}
 	removeCgroup(c)
 	logrus.WithField("id", id).Debug("cgroups removed")
+}
+
+// joinMonitor puts the monitor in the guest's v1 groups, not in the v2 group that pause
+// freezes (a frozen monitor could not answer resume): containerd's shim reads a container's
+// stats and OOM events from the cgroups of the container's pid, which is the monitor's.
+func (c *Cgroups) joinMonitor() error {
+	if c == nil {
+		return nil
+	}
+	for _, n := range c.V1 {
+		if err := writePid(filepath.Join(cgroupMount, string(n), c.Path)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaveMonitor moves the monitor to each v1 hierarchy's root, so the groups can be removed.
+func (c *Cgroups) leaveMonitor() {
+	if c == nil {
+		return
+	}
+	for _, n := range c.V1 {
+		writePid(filepath.Join(cgroupMount, string(n)))
+	}
+}
+
+func writePid(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
 }

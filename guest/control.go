@@ -74,7 +74,8 @@ const (
 	// guest/proto frames for that process both ways (process id 0 on this connection):
 	// Started or Fail first, then output and stdin, and Exit last.
 	OpExec Op = "exec"
-	// OpPs lists the container's processes (Response.Processes).
+	// OpPs lists the container's processes (Response.Processes) and the host processes that
+	// carry them (Response.HostPids).
 	OpPs Op = "ps"
 	// OpPause freezes the whole guest; OpResume thaws it.
 	OpPause  Op = "pause"
@@ -93,6 +94,7 @@ type Request struct {
 type Response struct {
 	Error     string          `json:"error,omitempty"`
 	Processes []proto.Process `json:"processes,omitempty"`
+	HostPids  []int           `json:"hostPids,omitempty"`
 }
 
 // ErrNoMonitor means the monitor did not answer: it has exited, so the container is stopped.

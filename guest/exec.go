@@ -19,6 +19,41 @@ import (
 type execClient struct {
 	w    *proto.Writer
 	conn net.Conn
+	pid  int // the client's host pid, 0 if unknown
+}
+
+// hostPids are the host processes that carry the container's processes: the monitor (the
+// container's pid for containerd) and each exec client (an exec's pid for containerd). These
+// are what `ps --format json` reports, as runc reports the host pids of the container's
+// processes: the guest's own pids mean nothing on the host (docker top looks them up there).
+func (m *Monitor) hostPids() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pids := []int{os.Getpid()}
+	for _, c := range m.execs {
+		if c.pid > 0 {
+			pids = append(pids, c.pid)
+		}
+	}
+	return pids
+}
+
+// peerPid returns the pid of the process at the other end of a unix socket, 0 if unknown.
+func peerPid(conn net.Conn) int {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return 0
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var cred *unix.Ucred
+	rc.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err != nil {
+		return 0
+	}
+	return int(cred.Pid)
 }
 
 // serveExec runs p in the container and joins the client's connection to it: frames for the
@@ -32,7 +67,7 @@ func (m *Monitor) serveExec(conn net.Conn, r io.Reader, p *specs.Process) {
 	}
 	m.nextExec++
 	id := m.nextExec
-	c := &execClient{w: proto.NewWriter(conn), conn: conn}
+	c := &execClient{w: proto.NewWriter(conn), conn: conn, pid: peerPid(conn)}
 	if m.execs == nil {
 		m.execs = map[uint32]*execClient{}
 	}

@@ -95,7 +95,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 		m.log.WithError(err).Error("create failed")
 		m.stopGuest()
 		m.unplugNetwork()
-		removeCgroup(m.cgroup)
+		m.removeCgroups()
 		fmt.Fprintf(ready, "%v\n", err)
 		ready.Close()
 		return 1
@@ -108,7 +108,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	if err != nil {
 		m.stopGuest()
 		m.unplugNetwork()
-		removeCgroup(m.cgroup)
+		m.removeCgroups()
 		fmt.Fprintf(ready, "container %s: %v\n", m.ID, err)
 		ready.Close()
 		return 1
@@ -196,6 +196,9 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	cpu := m.st.CPU
 	if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
 		return nil, err
+	}
+	if err := m.cgroup.joinMonitor(); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
 	}
 	netArgs, err := m.plugNetwork(spec)
 	if err != nil {

@@ -84,7 +84,7 @@ func (m *Monitor) finish(status int) {
 		m.stopGuest()
 	}
 	m.unplugNetwork()
-	removeCgroup(m.cgroup)
+	m.removeCgroups()
 	m.mu.Lock()
 	m.st.Status = oci.Stopped
 	m.st.ExitStatus = &status
@@ -132,6 +132,7 @@ func (m *Monitor) serve(ln net.Listener) {
 			}
 			if req.Op == OpPs {
 				resp.Processes, err = m.ps()
+				resp.HostPids = m.hostPids()
 			} else {
 				err = m.handle(req)
 			}

@@ -89,6 +89,13 @@ func TestCgroupLimits(t *testing.T) {
 	if got, want := e.cgroupValue("lim", "pids", "pids.max"), pids+guest.PidsHeadroom; got != want {
 		t.Errorf("host pids.max %d, want %d", got, want)
 	}
+	// containerd's shim reads a container's stats from its pid's cgroups: the monitor's.
+	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.procs"); err == nil {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.pid))
+		if want := ":memory:/runuml/lim" + e.cgroupSuffix(); !strings.Contains(string(data), want) {
+			t.Errorf("the container's pid is not in its memory group %s:\n%s", want, data)
+		}
+	}
 	if err := e.rc.Delete(e.ctx, "lim", &runc.DeleteOpts{Force: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,8 @@ func TestExecDetached(t *testing.T) {
 	c.wait(t)
 }
 
-// TestPs checks that `ps` lists a sleep started by exec, in runc's JSON (pids) and as a table.
+// TestPs checks that `ps` lists a sleep started by exec: as a table of the guest's processes,
+// and in runc's JSON as the host pids containerd knows (the container's and the exec's).
 func TestPs(t *testing.T) {
 	e := newEnv(t)
 	c := e.create("ps", e.newBundle([]string{"sleep", "100"}))
@@ -155,12 +156,18 @@ func TestPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pio.Close()
-	if err := e.rc.Exec(e.ctx, "ps", execProc("sleep", "77"), &runc.ExecOpts{IO: pio, Detach: true}); err != nil {
+	pidFile := filepath.Join(e.dir, "ps-exec.pid")
+	if err := e.rc.Exec(e.ctx, "ps", execProc("sleep", "77"), &runc.ExecOpts{IO: pio, Detach: true, PidFile: pidFile}); err != nil {
 		t.Fatalf("exec --detach sleep 77: %v; log: %s", err, e.lastLogError())
 	}
+	execPid, err := runc.ReadPidFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host pids that stand for the container's processes, as containerd knows them.
 	pids, err := e.rc.Ps(e.ctx, "ps")
-	if err != nil || len(pids) != 2 || pids[0] != 1 {
-		t.Errorf("ps --format json: %v %v; want the init (pid 1) and the exec'd sleep", pids, err)
+	if err != nil || len(pids) != 2 || pids[0] != c.pid || pids[1] != execPid {
+		t.Errorf("ps --format json: %v %v; want the container's pid %d and the exec's %d", pids, err, c.pid, execPid)
 	}
 	stdout, _, status := e.cli("ps", "ps")
 	if status != 0 || !strings.Contains(stdout, "sleep 77") || !strings.Contains(stdout, "sleep 100") {

@@ -27,17 +27,13 @@ var psCommand = &cli.Command{
 		if format != "table" && format != "json" {
 			return fmt.Errorf("invalid format %q: use table or json", format)
 		}
-		procs, err := container.Processes(options(c), id)
+		procs, hostPids, err := container.Processes(options(c), id)
 		if err != nil {
 			return err
 		}
 		if format == "json" {
-			// runc prints the pids alone; these are the container's own pids.
-			pids := make([]int, len(procs))
-			for i, p := range procs {
-				pids[i] = p.Pid
-			}
-			return json.NewEncoder(os.Stdout).Encode(pids)
+			// runc prints host pids, which containerd and docker look up on the host.
+			return json.NewEncoder(os.Stdout).Encode(hostPids)
 		}
 		w := tabwriter.NewWriter(os.Stdout, 4, 1, 2, ' ', 0)
 		fmt.Fprintln(w, "UID\tPID\tPPID\tCMD")
