@@ -30,8 +30,8 @@ func KernelBinds(kernel, init string) ([]Bind, error) {
 		{Source: init, Target: InitPath, ReadOnly: true},
 		// UML opens these on the host: /dev/null for the console's "null" input, and
 		// /dev/random to feed the guest's hardware RNG.
-		{Source: "/dev/null", Target: "/dev/null"},
-		{Source: "/dev/urandom", Target: "/dev/random", ReadOnly: true},
+		{Source: "/dev/null", Target: "/dev/null", Device: true},
+		{Source: "/dev/urandom", Target: "/dev/random", ReadOnly: true, Device: true},
 	}
 	f, err := elf.Open(kernel)
 	if err != nil {
@@ -158,7 +158,7 @@ func (j *Jail) Exec() error {
 	if err := j.Enter(); err != nil {
 		return err
 	}
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+	if err := limitKernel(); err != nil {
 		return err
 	}
 	// UML disables address randomisation and re-execs itself through /proc/self/exe unless
@@ -182,17 +182,25 @@ func bind(root string, b Bind) error {
 	if err := MakeMountPoint(target, b.Source); err != nil {
 		return fmt.Errorf("stage %s: %w", b.Target, err)
 	}
-	flags := uintptr(unix.MS_BIND)
+	// The guest opens host files through hostfs: device nodes in a rootfs or volume must not
+	// reach host devices, nor set-id bits matter on the host.
+	flags := uintptr(unix.MS_BIND | unix.MS_NODEV | unix.MS_NOSUID)
+	if b.Device {
+		flags &^= unix.MS_NODEV
+	}
 	if b.Recurse {
 		flags |= unix.MS_REC
 	}
 	if err := unix.Mount(b.Source, target, "", flags, ""); err != nil {
 		return fmt.Errorf("bind %s to %s: %w", b.Source, b.Target, err)
 	}
+	// A bind takes its flags only from a remount (which leaves submounts of a recursive bind
+	// as they are).
 	if b.ReadOnly {
-		if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("make %s read-only: %w", b.Target, err)
-		}
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT, ""); err != nil {
+		return fmt.Errorf("remount %s: %w", b.Target, err)
 	}
 	return nil
 }

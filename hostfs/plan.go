@@ -34,6 +34,7 @@ type Bind struct {
 	Target   string `json:"target"` // path in the jail
 	ReadOnly bool   `json:"readOnly,omitempty"`
 	Recurse  bool   `json:"recurse,omitempty"`
+	Device   bool   `json:"device,omitempty"` // a host device node UML itself opens
 }
 
 // Plan returns the binds that make spec's files visible in the jail and a copy of spec for

@@ -119,8 +119,15 @@ func TestConcurrentCreatesSpread(t *testing.T) {
 }
 
 // guestCPUs returns the CPUs the guest kernel of the monitor pid may run on, as the host
-// shows them (Cpus_allowed_list of the monitor's child).
+// shows them.
 func guestCPUs(t *testing.T, monitor int) string {
+	t.Helper()
+	return kernelStatus(t, monitor, "Cpus_allowed_list")
+}
+
+// kernelStatus returns a field of /proc/PID/status of the guest kernel of the monitor pid,
+// the monitor's child.
+func kernelStatus(t *testing.T, monitor int, field string) string {
 	t.Helper()
 	// The guest was forked by one of the monitor's threads: look at each one's children.
 	var children []string
@@ -132,7 +139,7 @@ func guestCPUs(t *testing.T, monitor int) string {
 	for _, child := range children {
 		status, _ := os.ReadFile("/proc/" + child + "/status")
 		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
 				return strings.TrimSpace(v)
 			}
 		}

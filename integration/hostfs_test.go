@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -137,4 +138,42 @@ func TestCapabilities(t *testing.T) {
 	if string(res.stdout) != want || res.status != 0 {
 		t.Errorf("capabilities: stdout %q, status %d; want %q, 0", res.stdout, res.status, want)
 	}
+}
+
+// TestKernelConfined checks the host side of a guest: the kernel process keeps only the
+// capabilities hostfs and the network devices need and runs with no_new_privs, so root with
+// every capability in the guest cannot make a device node in the rootfs on the host. (A
+// device node already there is the guest kernel's own device, never the host's: hostfs
+// makes it a special inode of the guest.)
+func TestKernelConfined(t *testing.T) {
+	e := newEnv(t)
+	b := e.newBundle([]string{"sh", "-c", `mknod /null2 c 1 3 && echo made; echo done; sleep 100`},
+		privileged, func(s *specs.Spec) {
+			s.Root.Readonly = false
+			all := []string{"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER"}
+			c := s.Process.Capabilities
+			c.Bounding, c.Effective, c.Permitted = append(c.Bounding, all...), append(c.Effective, all...), append(c.Permitted, all...)
+		})
+	c := e.create("confined", b)
+	e.start(c)
+	// CAP_CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, FOWNER 3, FSETID 4, NET_RAW 13.
+	if got := kernelStatus(t, c.pid, "CapBnd"); got != "000000000000201f" {
+		t.Errorf("guest kernel CapBnd %s, want 000000000000201f", got)
+	}
+	if got := kernelStatus(t, c.pid, "NoNewPrivs"); got != "1" {
+		t.Errorf("guest kernel NoNewPrivs %s, want 1", got)
+	}
+	if !c.stdout.waitFor("done\n", waitTimeout) {
+		t.Fatalf("no output: %q", c.stdout.String())
+	}
+	if out := c.stdout.String(); out != "done\n" {
+		t.Errorf("mknod in the rootfs: %q, want it refused", out)
+	}
+	if _, err := os.Stat(filepath.Join(b.Rootfs, "null2")); err == nil {
+		t.Errorf("the guest made a device node in the rootfs on the host")
+	}
+	if err := e.rc.Delete(e.ctx, "confined", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Error(err)
+	}
+	c.wait(t)
 }
