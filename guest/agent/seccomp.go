@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,6 +72,22 @@ type rule struct {
 	action uint32
 }
 
+// syscallRules are the rules of one syscall: the conditional ones in order, then the
+// unconditional action if there is one.
+type syscallRules struct {
+	conditional   []rule
+	unconditional bool
+	action        uint32
+}
+
+// syscallMax is the highest number in syscallsX86_64.
+var syscallMax = func() (m uint32) {
+	for _, nr := range syscallsX86_64 {
+		m = max(m, nr)
+	}
+	return m
+}()
+
 // compileSeccomp compiles a profile; nil compiles to nil. Syscall names this table does not
 // know are skipped, as runc skips names libseccomp does not know.
 func compileSeccomp(s *specs.LinuxSeccomp) (*seccompFilter, error) {
@@ -96,7 +111,7 @@ func compileSeccomp(s *specs.LinuxSeccomp) (*seccompFilter, error) {
 	}
 	// Per syscall: conditional rules first, in profile order, then the first unconditional
 	// one, so a specific rule wins over a general one whatever their order in the profile.
-	conditional, unconditional := map[uint32][]rule{}, map[uint32]*rule{}
+	table := make([]syscallRules, syscallMax+1)
 	for _, sc := range s.Syscalls {
 		action, err := seccompAction(sc.Action, sc.ErrnoRet)
 		if err != nil {
@@ -115,58 +130,63 @@ func compileSeccomp(s *specs.LinuxSeccomp) (*seccompFilter, error) {
 			if !ok {
 				continue
 			}
-			if len(sc.Args) == 0 {
-				if unconditional[nr] == nil {
-					unconditional[nr] = &rule{action: action}
-				}
-				continue
+			t := &table[nr]
+			if len(sc.Args) > 0 {
+				t.conditional = append(t.conditional, splitRule(sc.Args, action)...)
+			} else if !t.unconditional {
+				t.unconditional, t.action = true, action
 			}
-			conditional[nr] = append(conditional[nr], splitRule(sc.Args, action)...)
 		}
 	}
-	rules := map[uint32][]rule{}
-	for nr, rs := range conditional {
-		rules[nr] = rs
+	var nrs []uint32
+	for nr := range table {
+		if table[nr].unconditional || len(table[nr].conditional) > 0 {
+			nrs = append(nrs, uint32(nr))
+		}
 	}
-	for nr, r := range unconditional {
-		rules[nr] = append(rules[nr], *r)
-	}
-	nrs := make([]uint32, 0, len(rules))
-	for nr := range rules {
-		nrs = append(nrs, nr)
-	}
-	slices.Sort(nrs)
 
-	prog := []bpf.Instruction{
-		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: auditArchX86_64, SkipTrue: 1},
-		bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS},
-		bpf.LoadAbsolute{Off: offNr, Size: 4},
+	prog := []insn{
+		stmt(ldAbs, offArch),
+		jump(jeq, auditArchX86_64, 1, 0),
+		stmt(ret, unix.SECCOMP_RET_KILL_PROCESS),
+		stmt(ldAbs, offNr),
 	}
 	// As runc does: a syscall newer than any the profile names gets ENOSYS rather than a
 	// denial, so that libc falls back to an older one (clone3 -> clone).
 	if len(nrs) > 0 && def != unix.SECCOMP_RET_ALLOW && def != unix.SECCOMP_RET_LOG {
-		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: nrs[len(nrs)-1], SkipFalse: 1},
-			bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)})
+		prog = append(prog, jump(jgt, nrs[len(nrs)-1], 0, 1), stmt(ret, unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)))
 	}
-	tree, err := searchTree(nrs, rules, def)
+	tree, err := searchTree(nrs, table, def)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := bpf.Assemble(append(prog, tree...))
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: %w", err)
-	}
-	if len(raw) > unix.BPF_MAXINSNS {
-		return nil, fmt.Errorf("seccomp: filter of %d instructions is too long", len(raw))
-	}
-	f.prog = make([]unix.SockFilter, len(raw))
-	for i, r := range raw {
-		f.prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	f.prog = append(prog, tree...)
+	if len(f.prog) > unix.BPF_MAXINSNS {
+		return nil, fmt.Errorf("seccomp: filter of %d instructions is too long", len(f.prog))
 	}
 	return f, nil
 }
+
+// insn is one classic BPF instruction. The code is built as plain values: boxing each in
+// x/net/bpf's Instruction cost ~4,000 allocations for docker's profile, and every page the
+// guest faults in is expensive.
+type insn = unix.SockFilter
+
+// The instructions a filter uses: load a word of seccomp_data, and, compare with a
+// constant, jump, return.
+const (
+	ldAbs = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	and   = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
+	jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	jgt   = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+	jge   = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+	ja    = unix.BPF_JMP | unix.BPF_JA
+	ret   = unix.BPF_RET | unix.BPF_K
+)
+
+func stmt(code uint16, k uint32) insn { return insn{Code: code, K: k} }
+
+func jump(code uint16, k uint32, jt, jf uint8) insn { return insn{Code: code, K: k, Jt: jt, Jf: jf} }
 
 // splitRule makes the rules for one syscall entry. Conditions on distinct arguments must
 // all hold; several on the same argument are alternatives, as runc treats them.
@@ -190,104 +210,118 @@ const leafSize = 4
 
 // searchTree returns code that, with the syscall number in A, runs the rules of nrs (sorted)
 // by binary search, or returns def. Every path through it ends in a return.
-func searchTree(nrs []uint32, rules map[uint32][]rule, def uint32) ([]bpf.Instruction, error) {
+func searchTree(nrs []uint32, table []syscallRules, def uint32) ([]insn, error) {
 	if len(nrs) <= leafSize {
-		var code []bpf.Instruction
+		var code []insn
 		for _, nr := range nrs {
-			block, err := syscallBlock(rules[nr], def)
+			t := &table[nr]
+			if len(t.conditional) == 0 { // the common case, without building a block
+				code = append(code, jump(jeq, nr, 0, 1), stmt(ret, t.action))
+				continue
+			}
+			block, err := syscallBlock(t, def)
 			if err != nil {
 				return nil, err
 			}
-			code = append(code, jumpIf(bpf.JumpEqual, nr, block)...)
+			code = append(code, runIf(jeq, nr, true, block)...)
 		}
-		return append(code, bpf.RetConstant{Val: def}), nil
+		return append(code, stmt(ret, def)), nil
 	}
 	mid := len(nrs) / 2
-	left, err := searchTree(nrs[:mid], rules, def)
+	left, err := searchTree(nrs[:mid], table, def)
 	if err != nil {
 		return nil, err
 	}
-	right, err := searchTree(nrs[mid:], rules, def)
+	right, err := searchTree(nrs[mid:], table, def)
 	if err != nil {
 		return nil, err
 	}
-	// A >= nrs[mid]: the right half; else the left one, which comes first.
-	code := jumpIf(bpf.JumpLessThan, nrs[mid], left)
-	return append(code, right...), nil
+	// A < nrs[mid]: the left half, which comes first; else the right one.
+	return append(runIf(jge, nrs[mid], false, left), right...), nil
 }
 
-// jumpIf returns code that runs body when A cond val holds and else skips it. BPF's
+// runIf returns code that runs body when (A op k) is want and else skips it. BPF's
 // conditional jumps reach 255 instructions; a longer body is jumped over with a long jump.
-func jumpIf(cond bpf.JumpTest, val uint32, body []bpf.Instruction) []bpf.Instruction {
-	if len(body) <= 255 {
-		return append([]bpf.Instruction{bpf.JumpIf{Cond: cond, Val: val, SkipFalse: uint8(len(body))}}, body...)
+func runIf(op uint16, k uint32, want bool, body []insn) []insn {
+	n := len(body)
+	code := make([]insn, 0, n+2)
+	if n <= 255 {
+		j := jump(op, k, 0, uint8(n))
+		if !want {
+			j.Jt, j.Jf = j.Jf, j.Jt
+		}
+		code = append(code, j)
+	} else {
+		j := jump(op, k, 1, 0) // over the long jump, into the body
+		if !want {
+			j.Jt, j.Jf = j.Jf, j.Jt
+		}
+		code = append(code, j, stmt(ja, uint32(n)))
 	}
-	return append([]bpf.Instruction{
-		bpf.JumpIf{Cond: cond, Val: val, SkipTrue: 1},
-		bpf.Jump{Skip: uint32(len(body))},
-	}, body...)
+	return append(code, body...)
 }
 
 // syscallBlock tries a syscall's rules in order: the first whose conditions hold gives its
 // action; if none does, def. It ends in a return.
-func syscallBlock(rs []rule, def uint32) ([]bpf.Instruction, error) {
-	code := []bpf.Instruction{bpf.RetConstant{Val: def}}
+func syscallBlock(t *syscallRules, def uint32) ([]insn, error) {
+	// Built back to front: a failed condition jumps past its rule's return, to the code of
+	// the next rule, which is already built.
+	var rev []insn
+	if t.unconditional {
+		rev = append(rev, stmt(ret, t.action))
+	} else {
+		rev = append(rev, stmt(ret, def))
+	}
+	rs := t.conditional
 	for i := len(rs) - 1; i >= 0; i-- {
-		// Built back to front: a failed condition jumps past this rule's return, to the
-		// code of the next rule, which is already in code.
-		tail := []bpf.Instruction{bpf.RetConstant{Val: rs[i].action}}
+		rev = append(rev, stmt(ret, rs[i].action))
+		tail := 1 // this rule's instructions after the condition being built
 		for j := len(rs[i].args) - 1; j >= 0; j-- {
-			c, err := compareCode(rs[i].args[j], len(tail))
+			c, err := compareCode(rs[i].args[j], tail)
 			if err != nil {
 				return nil, err
 			}
-			tail = append(c, tail...)
+			for k := len(c) - 1; k >= 0; k-- {
+				rev = append(rev, c[k])
+			}
+			tail += len(c)
 		}
-		if len(tail) > 255 {
-			return nil, fmt.Errorf("seccomp: rule too large")
-		}
-		code = append(tail, code...)
 	}
-	return code, nil
+	slices.Reverse(rev)
+	return rev, nil
 }
 
 // compareCode returns code that compares a 64-bit argument, falls through when the
 // condition holds, and otherwise skips the rest of its code and then tail more instructions.
-func compareCode(a specs.LinuxSeccompArg, tail int) ([]bpf.Instruction, error) {
-	lo := bpf.LoadAbsolute{Off: offArgs + 8*uint32(a.Index), Size: 4}
-	hi := bpf.LoadAbsolute{Off: offArgs + 8*uint32(a.Index) + 4, Size: 4}
+func compareCode(a specs.LinuxSeccompArg, tail int) ([]insn, error) {
+	lo := stmt(ldAbs, offArgs+8*uint32(a.Index))
+	hi := stmt(ldAbs, offArgs+8*uint32(a.Index)+4)
 	vhi, vlo := uint32(a.Value>>32), uint32(a.Value)
-	var code []bpf.Instruction
-	// fail and pass are filled in below, once the code's length is known.
+	// fail and pass stand for the jumps' targets until the code's length is known: pass
+	// is the end of this condition's code, fail the end of its rule.
 	const fail, pass = 0xfe, 0xfd
+	var code []insn
 	switch a.Op {
 	case specs.OpEqualTo:
-		code = []bpf.Instruction{hi, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: fail},
-			lo, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vlo, SkipFalse: fail}}
+		code = []insn{hi, jump(jeq, vhi, 0, fail), lo, jump(jeq, vlo, 0, fail)}
 	case specs.OpNotEqual:
-		code = []bpf.Instruction{hi, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: pass},
-			lo, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vlo, SkipTrue: fail}}
+		code = []insn{hi, jump(jeq, vhi, 0, pass), lo, jump(jeq, vlo, fail, 0)}
 	case specs.OpMaskedEqual: // (arg & value) == valueTwo
 		mhi, mlo := uint32(a.Value>>32), uint32(a.Value)
 		whi, wlo := uint32(a.ValueTwo>>32), uint32(a.ValueTwo)
-		code = []bpf.Instruction{hi, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mhi},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: whi, SkipFalse: fail},
-			lo, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mlo},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: wlo, SkipFalse: fail}}
+		code = []insn{hi, stmt(and, mhi), jump(jeq, whi, 0, fail), lo, stmt(and, mlo), jump(jeq, wlo, 0, fail)}
 	case specs.OpGreaterThan, specs.OpGreaterEqual:
-		last := bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: vlo, SkipFalse: fail}
+		last := jump(jgt, vlo, 0, fail)
 		if a.Op == specs.OpGreaterEqual {
-			last.Cond = bpf.JumpGreaterOrEqual
+			last.Code = jge
 		}
-		code = []bpf.Instruction{hi, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: vhi, SkipTrue: pass},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: fail}, lo, last}
+		code = []insn{hi, jump(jgt, vhi, pass, 0), jump(jeq, vhi, 0, fail), lo, last}
 	case specs.OpLessThan, specs.OpLessEqual:
-		last := bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: vlo, SkipTrue: fail}
+		last := jump(jge, vlo, fail, 0)
 		if a.Op == specs.OpLessEqual {
-			last.Cond = bpf.JumpGreaterThan
+			last.Code = jgt
 		}
-		code = []bpf.Instruction{hi, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: vhi, SkipTrue: fail},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: pass}, lo, last}
+		code = []insn{hi, jump(jgt, vhi, fail, 0), jump(jeq, vhi, 0, pass), lo, last}
 	default:
 		return nil, fmt.Errorf("seccomp: unknown operator %q", a.Op)
 	}
@@ -304,10 +338,9 @@ func compareCode(a specs.LinuxSeccompArg, tail int) ([]bpf.Instruction, error) {
 		}
 		return skip
 	}
-	for i, ins := range code {
-		if j, ok := ins.(bpf.JumpIf); ok {
-			j.SkipTrue, j.SkipFalse = resolve(i, j.SkipTrue), resolve(i, j.SkipFalse)
-			code[i] = j
+	for i := range code {
+		if code[i].Code&0x07 == unix.BPF_JMP {
+			code[i].Jt, code[i].Jf = resolve(i, code[i].Jt), resolve(i, code[i].Jf)
 		}
 	}
 	return code, nil

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"testing"
 
 	"github.com/moby/profiles/seccomp"
@@ -226,5 +227,42 @@ func TestSeccompFeatures(t *testing.T) {
 	}
 	if len(oci.SeccompActions) != 8 || len(oci.SeccompOperators) != 7 {
 		t.Errorf("features list %d actions and %d operators; the compiler takes 8 and 7", len(oci.SeccompActions), len(oci.SeccompOperators))
+	}
+}
+
+func BenchmarkCompileDocker(b *testing.B) {
+	profile, err := seccomp.GetDefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := compileSeccomp(profile); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExecSetup is what an exec'd process adds for seccomp: parse the container's
+// config with docker's profile, and compile it.
+func BenchmarkExecSetup(b *testing.B) {
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}, Linux: &specs.Linux{}}
+	profile, err := seccomp.GetDefaultProfile(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec.Linux.Seccomp = profile
+	data, err := json.Marshal(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var s specs.Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := compileSeccomp(containerSeccomp(&s)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
