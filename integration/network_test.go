@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -23,7 +24,8 @@ type netns struct {
 
 func newNetns(t *testing.T, n int) *netns {
 	t.Helper()
-	ns := &netns{name: fmt.Sprintf("runuml-it%d", n), host: fmt.Sprintf("ruv%d", n),
+	// Named by our pid too: names are host-wide, and another suite may run beside this one.
+	ns := &netns{name: fmt.Sprintf("runuml-it%d-%d", n, os.Getpid()), host: fmt.Sprintf("ruv%d-%d", n, os.Getpid()%100000),
 		hostIP: fmt.Sprintf("10.99.%d.1", n), guestIP: fmt.Sprintf("10.99.%d.2", n)}
 	ip := func(args ...string) string {
 		t.Helper()

@@ -58,9 +58,19 @@ func Features() *features.Features {
 		Linux: &features.Linux{
 			// Made in the guest; the network namespace is the guest's own network stack.
 			Namespaces: []string{"pid", "mount", "uts", "ipc", "cgroup", "network"},
-			Seccomp:    &features.Seccomp{Enabled: &no},
-			Apparmor:   &features.Apparmor{Enabled: &no},
-			Selinux:    &features.Selinux{Enabled: &no},
+			// Compiled and enforced by the guest kernel (guest/agent/seccomp.go). The guest is
+			// x86_64 with no 32-bit syscall entry, so no other architecture can occur.
+			Seccomp: &features.Seccomp{
+				Enabled:        &yes,
+				Actions:        SeccompActions,
+				Operators:      SeccompOperators,
+				Archs:          []string{"SCMP_ARCH_X86_64"},
+				KnownFlags:     append([]string{"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"}, SeccompFlags...),
+				SupportedFlags: SeccompFlags,
+			},
+			// Accepted in config.json and not applied: the guest kernel has no LSM.
+			Apparmor: &features.Apparmor{Enabled: &no},
+			Selinux:  &features.Selinux{Enabled: &no},
 			// The guest's host processes are limited and accounted in host cgroups.
 			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
 		},
@@ -70,3 +80,13 @@ func Features() *features.Features {
 		},
 	}
 }
+
+// The seccomp actions, operators and flags the guest agent compiles (its tests check these
+// lists against it). SCMP_ACT_NOTIFY is refused: there is no seccomp agent on the host side.
+var (
+	SeccompActions = []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+		"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}
+	SeccompOperators = []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+		"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}
+	SeccompFlags = []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"}
+)

@@ -86,6 +86,23 @@ func execStage(initPid string) {
 	if len(p.Args) == 0 {
 		fail(fmt.Errorf("exec: process.args must not be empty"))
 	}
+	// The container's seccomp profile applies to exec'd processes too (process.json has
+	// none), and its oomScoreAdj unless process.json has one; read before leaving our root.
+	spec, err := loadConfig()
+	if err != nil {
+		fail(err)
+	}
+	filter, err := compileSeccomp(containerSeccomp(spec))
+	if err != nil {
+		fail(err)
+	}
+	oom := p.OOMScoreAdj
+	if oom == nil && spec.Process != nil {
+		oom = spec.Process.OOMScoreAdj
+	}
+	if err := setOOMScoreAdj(oom); err != nil {
+		fail(err)
+	}
 	if err := unix.Chroot("/proc/" + initPid + "/root"); err != nil {
 		fail(fmt.Errorf("exec: enter container root: %w", err))
 	}
@@ -96,6 +113,7 @@ func execStage(initPid string) {
 	if err != nil {
 		fail(err)
 	}
+	env := homeEnv(p.Env, p.User.UID)
 	tty, err := sendReady(sync, p.Terminal)
 	if err != nil {
 		fail(err)
@@ -103,9 +121,9 @@ func execStage(initPid string) {
 	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
 		os.Exit(1)
 	}
-	if err := start(&p, tty); err != nil {
+	if err := start(&p, tty, filter); err != nil {
 		fail(err)
 	}
-	err = unix.Exec(path, p.Args, homeEnv(p.Env, p.User.UID))
+	err = unix.Exec(path, p.Args, env)
 	fail(fmt.Errorf("exec %s: %w", p.Args[0], err))
 }

@@ -39,6 +39,9 @@ func setupRootfs(spec *specs.Spec) error {
 	if err := hostfs.Pivot(rootfs); err != nil {
 		return err
 	}
+	if err := securePaths(spec); err != nil {
+		return err
+	}
 	if spec.Root.Readonly {
 		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("make rootfs read-only: %w", err)

@@ -37,6 +37,11 @@ func stage2() {
 	if err != nil {
 		fail(err)
 	}
+	filter, err := compileSeccomp(containerSeccomp(spec))
+	if err != nil {
+		fail(err)
+	}
+	env := homeEnv(spec.Process.Env, spec.Process.User.UID)
 	tty, err := sendReady(sync, spec.Process.Terminal)
 	if err != nil {
 		fail(err)
@@ -44,10 +49,10 @@ func stage2() {
 	if word, _ := bufio.NewReader(sync).ReadString('\n'); word != wordStart+"\n" {
 		os.Exit(1) // the agent went away or killed the container before start
 	}
-	if err := start(spec.Process, tty); err != nil {
+	if err := start(spec.Process, tty, filter); err != nil {
 		fail(err)
 	}
-	err = unix.Exec(path, spec.Process.Args, homeEnv(spec.Process.Env, spec.Process.User.UID))
+	err = unix.Exec(path, spec.Process.Args, env)
 	fail(fmt.Errorf("exec %s: %w", spec.Process.Args[0], err))
 }
 
@@ -55,6 +60,9 @@ func stage2() {
 // mounts, pivot into the rootfs, hostname, and finding the executable.
 func prepare(spec *specs.Spec) (string, error) {
 	if err := setupRootfs(spec); err != nil {
+		return "", err
+	}
+	if err := setOOMScoreAdj(spec.Process.OOMScoreAdj); err != nil {
 		return "", err
 	}
 	if spec.Hostname != "" && hasNamespace(spec, specs.UTSNamespace) {
@@ -117,19 +125,22 @@ func checkExecutable(p string) error {
 }
 
 // start makes the process's terminal its own, then finalizes it.
-func start(p *specs.Process, tty *os.File) error {
+func start(p *specs.Process, tty *os.File, filter *seccompFilter) error {
 	if tty != nil {
 		if err := takeTTY(tty, p.User.UID); err != nil {
 			return err
 		}
 	}
-	return finalize(p)
+	return finalize(p, filter)
 }
 
-// finalize takes on the process's limits, identity and capabilities, last, since it drops
-// privileges. Credentials and capabilities are per thread at the syscall level: the caller
-// locks its thread, and this thread is the one that execs, so the new program gets them.
-func finalize(p *specs.Process) error {
+// finalize takes on the process's limits, identity, capabilities and seccomp filter, last,
+// since it drops privileges. Credentials, capabilities and the filter are per thread at the
+// syscall level: the caller locks its thread, and this thread is the one that execs, so the
+// new program gets them. The filter goes in as runc puts it: as late as possible with
+// no_new_privs, else before capabilities are dropped, since loading it then needs
+// CAP_SYS_ADMIN.
+func finalize(p *specs.Process, filter *seccompFilter) error {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimits[rl.Type]
 		if !ok {
@@ -144,6 +155,11 @@ func finalize(p *specs.Process) error {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
+	if !p.NoNewPrivileges {
+		if err := filter.install(); err != nil {
+			return err
+		}
+	}
 	if err := dropBounding(p.Capabilities); err != nil {
 		return err
 	}
@@ -174,6 +190,7 @@ func finalize(p *specs.Process) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
+		return filter.install()
 	}
 	return nil
 }
