@@ -13,3 +13,14 @@ sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello f
 runuml --version
 echo "--- runuml run demo"
 runuml run demo
+
+# The same through docker: dockerd with the runtime `make install` registered (started here
+# if it is not running), an image imported from the demo rootfs (no registry is reachable).
+if ! docker info >/dev/null 2>&1; then
+	echo "--- starting dockerd (log: /var/log/runuml-demo-dockerd.log)"
+	nohup dockerd >/var/log/runuml-demo-dockerd.log 2>&1 &
+	for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+tar -C "$bundle/rootfs" -c . | docker import - runuml-demo:busybox >/dev/null
+echo "--- docker run --runtime=uml --rm runuml-demo:busybox uname -a"
+docker run --runtime=uml --rm runuml-demo:busybox uname -a
