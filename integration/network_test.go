@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -219,4 +220,25 @@ func TestHostNetworkRefused(t *testing.T) {
 		s.Linux.Namespaces = kept
 	})
 	e.cliFails("no network namespace", "create", "--bundle", b.Dir, "hostnet")
+}
+
+// TestNetworkNamespaceShared: a second container in a network namespace whose interface a
+// guest has taken (docker --network container:X) is refused with a clear error; once the
+// first is gone, the namespace can be used again.
+func TestNetworkNamespaceShared(t *testing.T) {
+	e := newEnv(t)
+	ns := newNetns(t, 42)
+	a := e.create("nsa", e.newBundle([]string{"sleep", "100"}, withNetns(ns)))
+	e.start(a)
+	b := e.newBundle([]string{"true"}, withNetns(ns))
+	e.clearLog()
+	_, err := e.tryCreate("nsb", b)
+	e.wantErr("create in a taken namespace", err, "cannot be shared between runuml containers")
+	if err := e.rc.Delete(e.ctx, "nsa", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t)
+	if res := e.run("nsc", b, nil); res.err != nil {
+		t.Errorf("run in the namespace after the first container: %v %s", res.err, res.stderr)
+	}
 }

@@ -44,9 +44,15 @@ type Options struct {
 	GRO   bool // receive offloaded large packets (needed for full TCP speed)
 }
 
-// Take reads the interfaces of the current network namespace, flushes their addresses, and
-// returns the guest's network and the kernel arguments that give it the devices.
-func Take(o Options) (*Config, []string, error) {
+// aliasPrefix marks an interface a guest has taken (its alias names the container), so a
+// second guest in the same namespace (docker --network container:X) is refused instead of
+// sharing the device.
+const aliasPrefix = "runuml:"
+
+// Take reads the interfaces of the current network namespace, flushes their addresses, marks
+// them as owner's, and returns the guest's network and the kernel arguments that give it the
+// devices.
+func Take(owner string, o Options) (*Config, []string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
@@ -57,6 +63,9 @@ func Take(o Options) (*Config, []string, error) {
 		a := l.Attrs()
 		if a.Flags&net.FlagLoopback != 0 {
 			continue
+		}
+		if other, ok := strings.CutPrefix(a.Alias, aliasPrefix); ok {
+			return nil, nil, fmt.Errorf("network: %s is taken by the guest of container %s: a network namespace cannot be shared between runuml containers (docker --network container:X)", a.Name, other)
 		}
 		iface := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU}
 		if iface.Routes, err = routes(l); err != nil {
@@ -77,6 +86,9 @@ func Take(o Options) (*Config, []string, error) {
 		}
 		if err := netlink.LinkSetUp(l); err != nil {
 			return nil, nil, fmt.Errorf("network: %s: up: %w", a.Name, err)
+		}
+		if err := netlink.LinkSetAlias(l, aliasPrefix+owner); err != nil {
+			return nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
 		}
 		args = append(args, vectorArg(len(cfg.Interfaces), iface, o))
 		cfg.Interfaces = append(cfg.Interfaces, iface)
@@ -141,7 +153,11 @@ func isDefault(n *net.IPNet) bool {
 func Restore(cfg *Config) error {
 	var errs []error
 	for _, iface := range cfg.Interfaces {
-		if err := configureLink(iface.Name, iface, false); err != nil {
+		err := configureLink(iface.Name, iface, false)
+		if l, lerr := netlink.LinkByName(iface.Name); lerr == nil {
+			err = errors.Join(err, netlink.LinkSetAlias(l, ""))
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("network: restore %s: %w", iface.Name, err))
 		}
 	}
