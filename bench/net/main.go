@@ -34,7 +34,7 @@ type config struct {
 func main() {
 	var c config
 	flag.IntVar(&c.runs, "runs", 5, "containers per runtime, each measured once each way")
-	flag.Float64Var(&c.seconds, "seconds", 5, "seconds of each transfer")
+	flag.Float64Var(&c.seconds, "seconds", 4, "seconds of each transfer")
 	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
 	flag.StringVar(&c.variants, "variants", "", "extra runuml rows, `;`-separated, each a ,-separated list of "+
 		"annotations with org.runuml.net. left off: \"gro=false;depth=256\"")
