@@ -1,0 +1,207 @@
+// Command net benchmarks TCP throughput between the host and a container, host → container
+// and container → host, for runuml against runc and crun. Every container gets the same
+// network: a namespace made with `ip netns add`, a veth pair whose host end is 10.98.N.1/24
+// and whose eth0 inside is 10.98.N.2/24, named in the spec as the container's network
+// namespace (as integration/network_test.go does). The container runs `tcpbench serve`
+// (bench/net/tcpbench, static, copied into a busybox rootfs); the host runs the tcpbench
+// client against it. It prints markdown.
+//
+// Run as root from the repository root: go run ./bench/net
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+type config struct {
+	runs     int
+	seconds  float64
+	runtimes string
+	variants string
+	kernel   string
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.runs, "runs", 5, "containers per runtime, each measured once each way")
+	flag.Float64Var(&c.seconds, "seconds", 4, "seconds of each transfer")
+	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
+	flag.StringVar(&c.variants, "variants", "", "extra runuml rows, `;`-separated, each a ,-separated list of "+
+		"annotations with org.runuml.net. left off: \"gro=false;depth=256\"")
+	flag.StringVar(&c.kernel, "kernel", "", "guest kernel for runuml (default: runuml's own choice)")
+	flag.Parse()
+	if err := main1(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/net:", err)
+		os.Exit(1)
+	}
+}
+
+func main1(c config) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root")
+	}
+	note := ""
+	if strings.Contains(c.runtimes, "crun") && needPrivateNS() {
+		if os.Getenv(nsEnv) == "" {
+			status, err := reexecPrivate()
+			if err != nil {
+				return err
+			}
+			os.Exit(status)
+		}
+		if err := hideCgroup2(); err != nil {
+			return err
+		}
+		note = "The benchmark ran in a private mount namespace without the hybrid cgroup2 mount " +
+			hybridCgroup2 + " (crun 1.8 refuses hybrid cgroups with controllers in cgroup2): " +
+			"all runtimes saw cgroup v1 only."
+	}
+	// An aborting UML guest would leave a core file of its whole memory.
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "runuml-bench-net-")
+	if err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		rts  []*ociRuntime
+		nss  = map[*netns]bool{}
+		once sync.Once
+	)
+	// Everything we made goes, also on failure or when interrupted: containers first, then
+	// the namespaces and veths, then the work dir.
+	cleanup := func() {
+		once.Do(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, rt := range rts {
+				rt.cleanup()
+			}
+			for ns := range nss {
+				ns.remove()
+			}
+			os.RemoveAll(work)
+		})
+	}
+	defer cleanup()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "bench/net: %v, cleaning up\n", s)
+		cleanup()
+		os.Exit(1)
+	}()
+
+	fmt.Fprintln(os.Stderr, "building runuml and tcpbench ...")
+	runuml, err := buildRunuml(filepath.Join(work, "bin"))
+	if err != nil {
+		return err
+	}
+	if c.kernel != "" {
+		os.Setenv("RUNUML_KERNEL", c.kernel) // runuml's --kernel, also for its monitor
+	}
+	b, err := makeBundle(filepath.Join(work, "bundle"))
+	if err != nil {
+		return err
+	}
+	add := func(rt *ociRuntime) {
+		mu.Lock()
+		rts = append(rts, rt)
+		mu.Unlock()
+	}
+	for _, name := range strings.Split(c.runtimes, ",") {
+		bin := runuml
+		if name != "runuml" {
+			if bin, err = exec.LookPath(name); err != nil {
+				return err
+			}
+		}
+		rt, err := newRuntime(name, bin, work, nil)
+		if err != nil {
+			return err
+		}
+		add(rt)
+		if name == "runuml" && c.variants != "" {
+			for _, v := range strings.Split(c.variants, ";") {
+				rt, err := newRuntime("runuml "+v, bin, work, annotations(v))
+				if err != nil {
+					return err
+				}
+				add(rt)
+			}
+		}
+	}
+	if len(rts) == 0 || rts[0].name != "runuml" {
+		return fmt.Errorf("-runtimes must start with runuml")
+	}
+	rep := report{cfg: c, note: note, rts: rts, load: []string{loadavg()}}
+	fmt.Fprintf(os.Stderr, "throughput: %d containers per runtime, %gs each way ...\n", c.runs, c.seconds)
+	d := time.Duration(c.seconds * float64(time.Second))
+	res := make([]result, len(rts))
+	for round := range c.runs {
+		for i, rt := range rts {
+			res[i].rt = rt
+			err := rt.attempt(func() error {
+				ns, err := newNetns(round*len(rts) + i)
+				mu.Lock()
+				nss[ns] = true
+				mu.Unlock()
+				if err != nil {
+					return err
+				}
+				in, out, err := measure(b, rt, ns, d, work)
+				if rerr := ns.remove(); err == nil {
+					err = rerr
+				}
+				if err != nil {
+					return err
+				}
+				res[i].in, res[i].out = append(res[i].in, in), append(res[i].out, out)
+				fmt.Fprintf(os.Stderr, "  %s: in %.2f Gbit/s, out %.2f Gbit/s\n", rt.name, in, out)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	rep.res = res
+	rep.load = append(rep.load, loadavg())
+	rep.print()
+	return nil
+}
+
+// annotations turns "gro=false,depth=256" into runuml's network annotations.
+func annotations(v string) map[string]string {
+	a := map[string]string{}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(kv, "=")
+		if !strings.Contains(k, ".") {
+			k = "org.runuml.net." + k
+		}
+		a[k] = val
+	}
+	return a
+}
+
+func loadavg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// target is the issue's goal for runuml, Gbit/s each way.
+const target = 4.0
+
+// report prints the results as markdown.
+type report struct {
+	cfg  config
+	note string
+	rts  []*ociRuntime
+	res  []result
+	load []string // load averages before and after
+}
+
+func (r *report) print() {
+	var u unix.Utsname
+	unix.Uname(&u)
+	fmt.Println("# runuml network benchmark")
+	fmt.Println()
+	fmt.Printf("- machine: %d CPUs (nproc), host kernel %s, %s, load average %s before, %s after\n", runtime.NumCPU(),
+		unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339), r.load[0], r.load[len(r.load)-1])
+	seen := map[string]bool{}
+	for _, rt := range r.rts {
+		if seen[rt.bin] {
+			continue
+		}
+		seen[rt.bin] = true
+		out, _ := exec.Command(rt.bin, "--version").CombinedOutput()
+		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
+		fmt.Printf("- %s: %s\n", rt.name, strings.TrimSuffix(v, ";"))
+	}
+	fmt.Println("- network: a namespace from `ip netns add` per container, a veth pair to the host, " +
+		"named in config.json; runuml hands the namespace's eth0 to its guest (netplug)")
+	fmt.Println("- traffic: one TCP connection, 1 MiB writes for the given seconds; `tcpbench serve` in the " +
+		"container (static Go, busybox rootfs), the tcpbench client on the host; rate counted at the client")
+	if r.note != "" {
+		fmt.Println("- " + r.note)
+	}
+	fmt.Println()
+	fmt.Printf("## TCP throughput, Gbit/s (10^9 bit/s), median of %d containers, %gs each way, interleaved\n\n", r.cfg.runs, r.cfg.seconds)
+	fmt.Println("| runtime | host → container | min–max | container → host | min–max | this / runc (in, out) |")
+	fmt.Println("|---|---|---|---|---|---|")
+	var base *result
+	for i := range r.res {
+		if r.res[i].rt.name == "runc" {
+			base = &r.res[i]
+		}
+	}
+	for _, res := range r.res {
+		rel := "-"
+		if base != nil {
+			rel = fmt.Sprintf("%.2f×, %.2f×", median(res.in)/median(base.in), median(res.out)/median(base.out))
+		}
+		fmt.Printf("| %s | %.2f | %.2f–%.2f | %.2f | %.2f–%.2f | %s |\n", res.rt.name, median(res.in), slices.Min(res.in),
+			slices.Max(res.in), median(res.out), slices.Min(res.out), slices.Max(res.out), rel)
+	}
+	in, out := median(r.res[0].in), median(r.res[0].out)
+	verdict := "met"
+	if in < target || out < target {
+		verdict = "NOT met"
+	}
+	fmt.Printf("\nTarget for runuml, ≥ %.0f Gbit/s each way: %s (%.2f in, %.2f out).\n\n", target, verdict, in, out)
+	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
+	fmt.Println()
+	for _, rt := range r.rts {
+		fmt.Printf("- %s: %d\n", rt.name, len(rt.fails))
+		for _, f := range rt.fails {
+			fmt.Printf("  - `%s`\n", strings.ReplaceAll(f, "`", "'"))
+		}
+	}
+	fmt.Println()
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}
