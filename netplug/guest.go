@@ -1,10 +1,12 @@
 package netplug
 
 import (
+	"errors"
 	"fmt"
 	"net"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Configure applies cfg in the guest: lo up, and each vector device renamed, sized,
@@ -26,7 +28,7 @@ func Configure(cfg *Config) error {
 }
 
 // configureLink gives link dev the interface's addresses and routes, and with setup first
-// its name, MTU and up state.
+// its name, MTU and up state. Without setup (a restore), ones already there are fine.
 func configureLink(dev string, iface Interface, setup bool) error {
 	l, err := netlink.LinkByName(dev)
 	if err != nil {
@@ -42,7 +44,7 @@ func configureLink(dev string, iface Interface, setup bool) error {
 		if err != nil {
 			return err
 		}
-		if err := netlink.AddrAdd(l, addr); err != nil {
+		if err := netlink.AddrAdd(l, addr); err != nil && (setup || !errors.Is(err, unix.EEXIST)) {
 			return fmt.Errorf("address %s: %w", a, err)
 		}
 	}
@@ -53,7 +55,7 @@ func configureLink(dev string, iface Interface, setup bool) error {
 				return err
 			}
 		}
-		if err := netlink.RouteAdd(route); err != nil {
+		if err := netlink.RouteAdd(route); err != nil && (setup || !errors.Is(err, unix.EEXIST)) {
 			return fmt.Errorf("route %+v: %w", r, err)
 		}
 	}

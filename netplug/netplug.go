@@ -57,8 +57,9 @@ func Take(owner string, o Options) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
 	}
+	// Read everything first, then change the namespace; a failure puts back what was taken.
 	cfg := &Config{}
-	var args []string
+	var taken []netlink.Link
 	for _, l := range links {
 		a := l.Attrs()
 		if a.Flags&net.FlagLoopback != 0 {
@@ -76,24 +77,39 @@ func Take(owner string, o Options) (*Config, []string, error) {
 			return nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
 		}
 		for _, ad := range addrs {
-			if ad.IP.IsLinkLocalUnicast() {
-				continue // the guest makes its own from the same MAC
-			}
-			iface.Addrs = append(iface.Addrs, ad.IPNet.String())
-			if err := netlink.AddrDel(l, &ad); err != nil {
-				return nil, nil, fmt.Errorf("network: %s: flush %s: %w", a.Name, ad.IPNet, err)
+			if !ad.IP.IsLinkLocalUnicast() { // the guest makes its own from the same MAC
+				iface.Addrs = append(iface.Addrs, ad.IPNet.String())
 			}
 		}
-		if err := netlink.LinkSetUp(l); err != nil {
-			return nil, nil, fmt.Errorf("network: %s: up: %w", a.Name, err)
-		}
-		if err := netlink.LinkSetAlias(l, aliasPrefix+owner); err != nil {
-			return nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
-		}
-		args = append(args, vectorArg(len(cfg.Interfaces), iface, o))
 		cfg.Interfaces = append(cfg.Interfaces, iface)
+		taken = append(taken, l)
+	}
+	var args []string
+	for i, l := range taken {
+		if err := take(l, cfg.Interfaces[i], owner); err != nil {
+			Restore(cfg)
+			return nil, nil, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
+		}
+		args = append(args, vectorArg(i, cfg.Interfaces[i], o))
 	}
 	return cfg, args, nil
+}
+
+// take flushes the interface's addresses, brings it up and marks it as owner's.
+func take(l netlink.Link, iface Interface, owner string) error {
+	for _, a := range iface.Addrs {
+		addr, err := netlink.ParseAddr(a)
+		if err == nil {
+			err = netlink.AddrDel(l, addr)
+		}
+		if err != nil {
+			return fmt.Errorf("flush %s: %w", a, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	return netlink.LinkSetAlias(l, aliasPrefix+owner)
 }
 
 // vectorArg is the kernel argument of vector device n on a raw socket bound to iface.
