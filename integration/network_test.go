@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -203,8 +204,8 @@ func TestNetworkNone(t *testing.T) {
 	}
 }
 
-// TestHostNetworkRefused: a spec without a network namespace (docker --network host) is
-// refused with a clear error, leaving nothing behind.
+// TestHostNetworkRefused: a spec without a network namespace, or naming the host's by path
+// (docker --network host), is refused with a clear error, leaving nothing behind.
 func TestHostNetworkRefused(t *testing.T) {
 	e := newEnv(t)
 	b := e.newBundle([]string{"true"}, func(s *specs.Spec) {
@@ -217,4 +218,13 @@ func TestHostNetworkRefused(t *testing.T) {
 		s.Linux.Namespaces = kept
 	})
 	e.cliFails("no network namespace", "create", "--bundle", b.Dir, "hostnet")
+	// docker --network host names the host's namespace by a path of its own.
+	byPath := e.newBundle([]string{"true"}, func(s *specs.Spec) {
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+			}
+		}
+	})
+	e.cliFails("cannot share the host's", "create", "--bundle", byPath.Dir, "hostnet2")
 }

@@ -3,13 +3,17 @@
 // up (docker and CNI put a veth there), Take hands every interface in it but lo to the guest:
 // the kernel gets a vector device on a raw socket bound to the interface, the guest's
 // interface gets the same name, MAC, MTU, addresses and routes, and the namespace's own
-// addresses are flushed so its kernel never answers in the guest's place.
+// addresses are flushed so its kernel never answers in the guest's place. A taken interface
+// is marked with the taker's pid (its alias), so a second guest in the same namespace
+// (docker --network container:X) is refused instead of getting a dead copy of the interface.
 package netplug
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -51,12 +55,20 @@ func Take(o Options) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
 	}
+	for _, l := range links {
+		if err := checkFree(l); err != nil {
+			return nil, nil, err
+		}
+	}
 	cfg := &Config{}
 	var args []string
 	for _, l := range links {
 		a := l.Attrs()
 		if a.Flags&net.FlagLoopback != 0 {
 			continue
+		}
+		if err := netlink.LinkSetAlias(l, fmt.Sprintf("%s%d", aliasPrefix, os.Getpid())); err != nil {
+			return nil, nil, fmt.Errorf("network: %s: mark: %w", a.Name, err)
 		}
 		iface := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU}
 		if iface.Routes, err = routes(l); err != nil {
@@ -82,6 +94,54 @@ func Take(o Options) (*Config, []string, error) {
 		cfg.Interfaces = append(cfg.Interfaces, iface)
 	}
 	return cfg, args, nil
+}
+
+// ErrHostNetwork is returned by CheckNotHost for the host's network namespace.
+var ErrHostNetwork = errors.New("the container's network namespace is the host's: a runuml guest has its own network stack " +
+	"and cannot share the host's (docker --network host is not supported)")
+
+// CheckNotHost fails with ErrHostNetwork when path is the network namespace of the host's
+// init or of the caller: a spec may name the host's namespace by path (docker's --network
+// host gives EXEC-ROOT/netns/default, a bind mount of dockerd's), and Take there would flush
+// the host's addresses. Call it before joining path.
+func CheckNotHost(path string) error {
+	var ns unix.Stat_t
+	if err := unix.Stat(path, &ns); err != nil {
+		return fmt.Errorf("network namespace %s: %w", path, err)
+	}
+	for _, host := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+		var h unix.Stat_t
+		if err := unix.Stat(host, &h); err != nil {
+			if host == "/proc/1/ns/net" {
+				continue // not ours to see (a sandbox may deny it even to root)
+			}
+			return fmt.Errorf("network namespace %s: %w", host, err)
+		}
+		if ns.Dev == h.Dev && ns.Ino == h.Ino {
+			return fmt.Errorf("network namespace %s: %w", path, ErrHostNetwork)
+		}
+	}
+	return nil
+}
+
+// aliasPrefix starts the alias (IFLA_IFALIAS) Take gives an interface it hands to a guest,
+// followed by the taking process's pid; Restore clears it.
+const aliasPrefix = "runuml-guest-of-pid-"
+
+// ErrShared is returned by Take for a network namespace whose interfaces another guest holds.
+var ErrShared = errors.New("a runuml container cannot share a network namespace with another runuml container: " +
+	"the network stack is that container's guest kernel (docker --network container:X and pods are not supported)")
+
+// checkFree fails with ErrShared if l is held by the guest of a live process.
+func checkFree(l netlink.Link) error {
+	pid, err := strconv.Atoi(strings.TrimPrefix(l.Attrs().Alias, aliasPrefix))
+	if !strings.HasPrefix(l.Attrs().Alias, aliasPrefix) || err != nil || pid <= 0 {
+		return nil
+	}
+	if unix.Kill(pid, 0) == nil || pid == os.Getpid() {
+		return fmt.Errorf("network: interface %s is in the guest of runuml monitor pid %d: %w", l.Attrs().Name, pid, ErrShared)
+	}
+	return nil // its monitor was killed without restoring it
 }
 
 // vectorArg is the kernel argument of vector device n on a raw socket bound to iface.
@@ -143,6 +203,11 @@ func Restore(cfg *Config) error {
 	for _, iface := range cfg.Interfaces {
 		if err := configureLink(iface.Name, iface, false); err != nil {
 			errs = append(errs, fmt.Errorf("network: restore %s: %w", iface.Name, err))
+		}
+		if l, err := netlink.LinkByName(iface.Name); err == nil {
+			if err := netlink.LinkSetAlias(l, ""); err != nil {
+				errs = append(errs, fmt.Errorf("network: restore %s: alias: %w", iface.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
