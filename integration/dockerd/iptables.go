@@ -69,7 +69,7 @@ func (s iptablesState) cleanup(bridge string, ranges ...string) {
 		}
 		return false
 	}
-	removeChains := !otherDockerd(0)
+	removeChains := !otherDockerd(0) // ours is gone by now
 	for table, chains := range dockerChains {
 		var made []string
 		for _, c := range chains {

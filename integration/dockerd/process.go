@@ -66,7 +66,8 @@ func reapShims() {
 	}
 }
 
-// otherDockerd says whether a dockerd runs that is not ours (pid mine).
+// otherDockerd says whether a dockerd runs that is not ours (pid mine) and may use
+// iptables: one started with --iptables=false (another integration suite's) does not count.
 func otherDockerd(mine int) bool {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -74,7 +75,9 @@ func otherDockerd(mine int) bool {
 		if err != nil || pid == mine {
 			continue
 		}
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "dockerd" && alive(pid) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.TrimSpace(string(comm)) == "dockerd" && alive(pid) && !bytes.Contains(cmdline, []byte("--iptables=false\x00")) {
 			return true
 		}
 	}
