@@ -58,6 +58,7 @@ lint:
 bench: deps build kernel
 	$(GO) run ./bench/boot
 	$(GO) run ./bench/lifecycle
+	$(GO) run ./bench/docker
 
 clean:
 	rm -rf $(BIN)
