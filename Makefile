@@ -59,6 +59,7 @@ bench: deps build kernel
 	$(GO) run ./bench/boot
 	$(GO) run ./bench/lifecycle
 	$(GO) run ./bench/net
+	$(GO) run ./bench/docker
 
 clean:
 	rm -rf $(BIN)

@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/runuml/runuml/netplug"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -15,12 +16,17 @@ import (
 // it through the monitor's pid, and netplug hands what they put there to the guest.
 
 // networkNamespace returns the spec's network namespace path ("" for a new one), or an
-// error when the spec has none: the guest has its own network stack and cannot share the
-// host's.
+// error when the spec has none or names the host's: the guest has its own network stack and
+// cannot share the host's.
 func networkNamespace(spec *specs.Spec) (string, error) {
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace {
+				if ns.Path != "" {
+					if err := netplug.CheckNotHost(ns.Path); err != nil {
+						return "", fmt.Errorf("%w: %w", oci.ErrBadConfig, err)
+					}
+				}
 				return ns.Path, nil
 			}
 		}

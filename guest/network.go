@@ -26,7 +26,7 @@ func (m *Monitor) plugNetwork(spec *specs.Spec) ([]string, error) {
 	if spec.Annotations[AnnotationNetGRO] == "false" {
 		o.GRO = false
 	}
-	cfg, args, err := netplug.Take(m.ID, o)
+	cfg, args, err := netplug.Take(o)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func (d *daemons) ctr(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/ctr", append([]string{"--address", d.ctdSock}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "/usr/bin/ctr", append([]string{"--address", d.CtdSock}, args...)...).CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -49,7 +49,7 @@ func TestCtrRun(t *testing.T) {
 	d := needDaemons(t)
 	image := d.ctrImage(t)
 	// runuml's state and ctr's fifos in our directory, not containerd's defaults under /run.
-	opts := []string{"--runc-binary", runumlBin, "--runc-root", filepath.Join(d.dir, "runc"), "--fifo-dir", filepath.Join(d.dir, "fifo")}
+	opts := []string{"--runc-binary", runumlBin, "--runc-root", filepath.Join(d.Dir, "runc"), "--fifo-dir", filepath.Join(d.Dir, "fifo")}
 	run := append(append([]string{"run", "--rm"}, opts...), image)
 	if out, status := d.ctr(t, append(run, "ctr-echo", "echo", "hi")...); status != 0 || out != "hi\n" {
 		t.Errorf("ctr run echo hi: status %d, output %q", status, out)
@@ -68,7 +68,7 @@ func TestCtrRun(t *testing.T) {
 		d.ctr(t, "tasks", "delete", "-f", id)
 		d.ctr(t, "containers", "delete", id)
 	})
-	if out, status := d.ctr(t, "tasks", "exec", "--fifo-dir", filepath.Join(d.dir, "fifo"), "--exec-id", "e1", id, "sh", "-c", "echo from-exec; exit 6"); status != 6 || out != "from-exec\n" {
+	if out, status := d.ctr(t, "tasks", "exec", "--fifo-dir", filepath.Join(d.Dir, "fifo"), "--exec-id", "e1", id, "sh", "-c", "echo from-exec; exit 6"); status != 6 || out != "from-exec\n" {
 		t.Errorf("ctr tasks exec: status %d, output %q", status, out)
 	}
 	if out, _ := d.ctr(t, "tasks", "ls"); !strings.Contains(out, id) || !strings.Contains(out, "RUNNING") {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runuml/runuml/integration/dockerd"
 )
 
 // dockerT is one test's view of the suite's dockerd.
@@ -52,10 +54,18 @@ func (d dockerT) run(args ...string) string {
 	return d.ok(append([]string{"run", "--rm", "--runtime=uml", "--network", "none"}, args...)...)
 }
 
-// detach starts a container of runtime uml in the background, removed after the test.
+// detach starts a container of runtime uml with no network in the background, removed
+// after the test.
 func (d dockerT) detach(args ...string) string {
 	d.t.Helper()
-	id := strings.TrimSpace(d.ok(append([]string{"run", "-d", "--runtime=uml", "--network", "none"}, args...)...))
+	return d.start(append([]string{"--network", "none"}, args...)...)
+}
+
+// start is `docker run -d` with runtime uml (and docker's default network unless args say
+// otherwise); the container is removed after the test.
+func (d dockerT) start(args ...string) string {
+	d.t.Helper()
+	id := strings.TrimSpace(d.ok(append([]string{"run", "-d", "--runtime=uml"}, args...)...))
 	d.t.Cleanup(func() { d.docker(nil, "rm", "-f", id) })
 	return id
 }
@@ -81,7 +91,7 @@ func (d dockerT) waitLogs(id, want string) string {
 
 // runtimeLog is the tail of dockerd's log, where the shim's runtime errors show.
 func (d dockerT) runtimeLog() string {
-	return "\ndockerd log:\n" + logTail(d.dockerLog)
+	return "\ndockerd log:\n" + dockerd.LogTail(d.DockerLog)
 }
 
 func TestDockerRun(t *testing.T) {

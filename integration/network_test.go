@@ -206,8 +206,8 @@ func TestNetworkNone(t *testing.T) {
 	}
 }
 
-// TestHostNetworkRefused: a spec without a network namespace (docker --network host) is
-// refused with a clear error, leaving nothing behind.
+// TestHostNetworkRefused: a spec without a network namespace, or naming the host's by path
+// (docker --network host), is refused with a clear error, leaving nothing behind.
 func TestHostNetworkRefused(t *testing.T) {
 	e := newEnv(t)
 	b := e.newBundle([]string{"true"}, func(s *specs.Spec) {
@@ -220,6 +220,15 @@ func TestHostNetworkRefused(t *testing.T) {
 		s.Linux.Namespaces = kept
 	})
 	e.cliFails("no network namespace", "create", "--bundle", b.Dir, "hostnet")
+	// docker --network host names the host's namespace by a path of its own.
+	byPath := e.newBundle([]string{"true"}, func(s *specs.Spec) {
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+			}
+		}
+	})
+	e.cliFails("cannot share the host's", "create", "--bundle", byPath.Dir, "hostnet2")
 }
 
 // TestNetworkNamespaceShared: a second container in a network namespace whose interface a
@@ -233,7 +242,7 @@ func TestNetworkNamespaceShared(t *testing.T) {
 	b := e.newBundle([]string{"true"}, withNetns(ns))
 	e.clearLog()
 	_, err := e.tryCreate("nsb", b)
-	e.wantErr("create in a taken namespace", err, "cannot be shared between runuml containers")
+	e.wantErr("create in a taken namespace", err, "cannot share a network namespace with another runuml container")
 	if err := e.rc.Delete(e.ctx, "nsa", &runc.DeleteOpts{Force: true}); err != nil {
 		t.Fatal(err)
 	}

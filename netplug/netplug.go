@@ -3,13 +3,17 @@
 // up (docker and CNI put a veth there), Take hands every interface in it but lo to the guest:
 // the kernel gets a vector device on a raw socket bound to the interface, the guest's
 // interface gets the same name, MAC, MTU, addresses and routes, and the namespace's own
-// addresses are flushed so its kernel never answers in the guest's place.
+// addresses are flushed so its kernel never answers in the guest's place. A taken interface
+// is marked with the taker's pid (its alias), so a second guest in the same namespace
+// (docker --network container:X) is refused instead of getting a dead copy of the interface.
 package netplug
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -44,15 +48,10 @@ type Options struct {
 	GRO   bool // receive offloaded large packets (needed for full TCP speed)
 }
 
-// aliasPrefix marks an interface a guest has taken (its alias names the container), so a
-// second guest in the same namespace (docker --network container:X) is refused instead of
-// sharing the device.
-const aliasPrefix = "runuml:"
-
 // Take reads the interfaces of the current network namespace, flushes their addresses, marks
-// them as owner's, and returns the guest's network and the kernel arguments that give it the
+// them as this process's, and returns the guest's network and the kernel arguments that give it the
 // devices.
-func Take(owner string, o Options) (*Config, []string, error) {
+func Take(o Options) (*Config, []string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
@@ -65,8 +64,8 @@ func Take(owner string, o Options) (*Config, []string, error) {
 		if a.Flags&net.FlagLoopback != 0 {
 			continue
 		}
-		if other, ok := strings.CutPrefix(a.Alias, aliasPrefix); ok {
-			return nil, nil, fmt.Errorf("network: %s is taken by the guest of container %s: a network namespace cannot be shared between runuml containers (docker --network container:X)", a.Name, other)
+		if err := checkFree(l); err != nil {
+			return nil, nil, err
 		}
 		iface := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU}
 		if iface.Routes, err = routes(l); err != nil {
@@ -86,7 +85,7 @@ func Take(owner string, o Options) (*Config, []string, error) {
 	}
 	var args []string
 	for i, l := range taken {
-		if err := take(l, cfg.Interfaces[i], owner); err != nil {
+		if err := take(l, cfg.Interfaces[i]); err != nil {
 			Restore(cfg)
 			return nil, nil, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
 		}
@@ -95,8 +94,8 @@ func Take(owner string, o Options) (*Config, []string, error) {
 	return cfg, args, nil
 }
 
-// take flushes the interface's addresses, brings it up and marks it as owner's.
-func take(l netlink.Link, iface Interface, owner string) error {
+// take flushes the interface's addresses, brings it up and marks it as this process's.
+func take(l netlink.Link, iface Interface) error {
 	for _, a := range iface.Addrs {
 		addr, err := netlink.ParseAddr(a)
 		if err == nil {
@@ -109,7 +108,55 @@ func take(l netlink.Link, iface Interface, owner string) error {
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
-	return netlink.LinkSetAlias(l, aliasPrefix+owner)
+	return netlink.LinkSetAlias(l, fmt.Sprintf("%s%d", aliasPrefix, os.Getpid()))
+}
+
+// ErrHostNetwork is returned by CheckNotHost for the host's network namespace.
+var ErrHostNetwork = errors.New("the container's network namespace is the host's: a runuml guest has its own network stack " +
+	"and cannot share the host's (docker --network host is not supported)")
+
+// CheckNotHost fails with ErrHostNetwork when path is the network namespace of the host's
+// init or of the caller: a spec may name the host's namespace by path (docker's --network
+// host gives EXEC-ROOT/netns/default, a bind mount of dockerd's), and Take there would flush
+// the host's addresses. Call it before joining path.
+func CheckNotHost(path string) error {
+	var ns unix.Stat_t
+	if err := unix.Stat(path, &ns); err != nil {
+		return fmt.Errorf("network namespace %s: %w", path, err)
+	}
+	for _, host := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+		var h unix.Stat_t
+		if err := unix.Stat(host, &h); err != nil {
+			if host == "/proc/1/ns/net" {
+				continue // not ours to see (a sandbox may deny it even to root)
+			}
+			return fmt.Errorf("network namespace %s: %w", host, err)
+		}
+		if ns.Dev == h.Dev && ns.Ino == h.Ino {
+			return fmt.Errorf("network namespace %s: %w", path, ErrHostNetwork)
+		}
+	}
+	return nil
+}
+
+// aliasPrefix starts the alias (IFLA_IFALIAS) Take gives an interface it hands to a guest,
+// followed by the taking process's pid; Restore clears it.
+const aliasPrefix = "runuml-guest-of-pid-"
+
+// ErrShared is returned by Take for a network namespace whose interfaces another guest holds.
+var ErrShared = errors.New("a runuml container cannot share a network namespace with another runuml container: " +
+	"the network stack is that container's guest kernel (docker --network container:X and pods are not supported)")
+
+// checkFree fails with ErrShared if l is held by the guest of a live process.
+func checkFree(l netlink.Link) error {
+	pid, err := strconv.Atoi(strings.TrimPrefix(l.Attrs().Alias, aliasPrefix))
+	if !strings.HasPrefix(l.Attrs().Alias, aliasPrefix) || err != nil || pid <= 0 {
+		return nil
+	}
+	if unix.Kill(pid, 0) == nil || pid == os.Getpid() {
+		return fmt.Errorf("network: interface %s is in the guest of runuml monitor pid %d: %w", l.Attrs().Name, pid, ErrShared)
+	}
+	return nil // its monitor was killed without restoring it
 }
 
 // vectorArg is the kernel argument of vector device n on a raw socket bound to iface.
