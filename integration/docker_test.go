@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,4 +278,28 @@ func atoi(s string) int {
 		return -1
 	}
 	return n
+}
+
+// debianImage is a minimal Debian 12 image (debootstrap), imported on first use.
+const debianImage = "runuml-debian:test"
+
+var debianOnce sync.Once
+var debianErr error
+
+// TestDockerDebian runs a glibc distribution's programs in a guest: dpkg, apt, bash, perl,
+// and name lookups through nsswitch.
+func TestDockerDebian(t *testing.T) {
+	d := newDocker(t)
+	debianOnce.Do(func() { debianErr = d.ImportDebian(debianImage) })
+	if debianErr != nil {
+		t.Fatal(debianErr)
+	}
+	out := d.ok("run", "--rm", "--runtime=uml", "--network", "none", debianImage, "bash", "-c",
+		`cat /etc/debian_version; dpkg-query -W -f='${Package}\n' dpkg apt; apt-get -v | head -1 | cut -d' ' -f1;
+		 perl -e 'print "perl-", 6*7, "\n"'; getent passwd root | cut -d: -f6; echo bash-$((1+1))`)
+	for _, want := range []string{"12.", "\napt\ndpkg\napt\n", "perl-42\n", "/root\n", "bash-2\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Debian container output lacks %q:\n%s", want, out)
+		}
+	}
 }

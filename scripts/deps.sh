@@ -4,11 +4,12 @@
 set -euo pipefail
 # busybox-static makes the test and demo images; flex
 # to xz-utils build the guest kernel; runc and crun are what the benchmarks compare against;
-# containerd, docker.io and the network tools serve the integration tests.
+# containerd, docker.io, the network tools and debootstrap (a Debian test image) serve the
+# integration tests.
 pkgs=(
 	busybox-static
 	flex bison bc libelf-dev libssl-dev xz-utils
-	runc crun containerd docker.io iproute2 iptables
+	runc crun containerd docker.io iproute2 iptables debootstrap
 	git ca-certificates
 )
 # Go comes from the machine (/usr/local/go here): Debian 12's golang-go is too old for go.mod.
