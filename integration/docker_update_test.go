@@ -14,6 +14,11 @@ import (
 // memoryCgroupFile reads a file (its v1 or v2 name) of container id's host memory group: the
 // group at the cgroupsPath docker gave in the spec, where runuml keeps the guest's processes.
 func (d dockerT) memoryCgroupFile(id string, v1, v2 string) string {
+	return d.cgroupFile(id, "memory", v1, v2)
+}
+
+// cgroupFile reads a file of container id's host group of a v1 controller (or its v2 name).
+func (d dockerT) cgroupFile(id, controller, v1, v2 string) string {
 	d.t.Helper()
 	data, err := os.ReadFile(filepath.Join(d.Dir, "ctd/io.containerd.runtime.v2.task/moby", id, "config.json"))
 	if err != nil {
@@ -23,7 +28,7 @@ func (d dockerT) memoryCgroupFile(id string, v1, v2 string) string {
 	if err := json.Unmarshal(data, &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
 		d.t.Fatalf("spec of %s: %v, no cgroupsPath", id, err)
 	}
-	path := filepath.Join("/sys/fs/cgroup/memory", spec.Linux.CgroupsPath, v1)
+	path := filepath.Join("/sys/fs/cgroup", controller, spec.Linux.CgroupsPath, v1)
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		path = filepath.Join("/sys/fs/cgroup", spec.Linux.CgroupsPath, v2)
 	}
@@ -74,5 +79,18 @@ func TestDockerStats(t *testing.T) {
 		pid := d.inspect(id, "{{.State.Pid}}")
 		cg, _ := os.ReadFile("/proc/" + pid + "/cgroup")
 		t.Errorf("docker stats: limit %q, want the guest group's 128+64 MiB; the container's pid %s (the monitor) is in:\n%s", limit, pid, cg)
+	}
+}
+
+// TestDockerCPUsPids: --cpus and --pids-limit reach the guest's host groups (cpu quota as
+// docker asks; pids.max with runuml's headroom for the kernel's own host tasks).
+func TestDockerCPUsPids(t *testing.T) {
+	d := newDocker(t)
+	id := d.detach("--cpus", "0.5", "--pids-limit", "50", testImage, "sleep", "1000")
+	if got := d.cgroupFile(id, "cpu", "cpu.cfs_quota_us", "cpu.max"); got != "50000" && !strings.HasPrefix(got, "50000 ") {
+		t.Errorf("--cpus 0.5: host cpu quota %q, want 50000", got)
+	}
+	if got := d.cgroupFile(id, "pids", "pids.max", "pids.max"); got != "66" {
+		t.Errorf("--pids-limit 50: host pids.max %q, want 50 + 16", got)
 	}
 }
