@@ -141,7 +141,8 @@ func TestCapabilities(t *testing.T) {
 }
 
 // TestKernelConfined checks the host side of a guest: the kernel process keeps only the
-// capabilities hostfs and the network devices need and runs with no_new_privs, so root with
+// capabilities hostfs and the network devices need and runs with no_new_privs and a seccomp
+// filter, so root with
 // every capability in the guest cannot make a device node in the rootfs on the host. (A
 // device node already there is the guest kernel's own device, never the host's: hostfs
 // makes it a special inode of the guest.)
@@ -162,6 +163,9 @@ func TestKernelConfined(t *testing.T) {
 	}
 	if got := kernelStatus(t, c.pid, "NoNewPrivs"); got != "1" {
 		t.Errorf("guest kernel NoNewPrivs %s, want 1", got)
+	}
+	if got := kernelStatus(t, c.pid, "Seccomp"); got != "2" {
+		t.Errorf("guest kernel Seccomp %s, want 2 (a filter)", got)
 	}
 	if !c.stdout.waitFor("done\n", waitTimeout) {
 		t.Fatalf("no output: %q", c.stdout.String())

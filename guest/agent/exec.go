@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/guest/proto"
+	"github.com/runuml/runuml/seccomp"
 )
 
 // execArg marks the re-exec of runuml-init that becomes a process exec'd into the container.
@@ -92,7 +93,7 @@ func execStage(initPid string) {
 	if err != nil {
 		fail(err)
 	}
-	filter, err := compileSeccomp(containerSeccomp(spec))
+	filter, err := seccomp.Compile(containerSeccomp(spec))
 	if err != nil {
 		fail(err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/seccomp"
 )
 
 // stage2Arg marks the re-exec of runuml-init that runs in the container's new namespaces.
@@ -37,7 +39,7 @@ func stage2() {
 	if err != nil {
 		fail(err)
 	}
-	filter, err := compileSeccomp(containerSeccomp(spec))
+	filter, err := seccomp.Compile(containerSeccomp(spec))
 	if err != nil {
 		fail(err)
 	}
@@ -125,7 +127,7 @@ func checkExecutable(p string) error {
 }
 
 // start makes the process's terminal its own, then finalizes it.
-func start(p *specs.Process, tty *os.File, filter *seccompFilter) error {
+func start(p *specs.Process, tty *os.File, filter *seccomp.Filter) error {
 	if tty != nil {
 		if err := takeTTY(tty, p.User.UID); err != nil {
 			return err
@@ -140,7 +142,7 @@ func start(p *specs.Process, tty *os.File, filter *seccompFilter) error {
 // new program gets them. The filter goes in as runc puts it: as late as possible with
 // no_new_privs, else before capabilities are dropped, since loading it then needs
 // CAP_SYS_ADMIN.
-func finalize(p *specs.Process, filter *seccompFilter) error {
+func finalize(p *specs.Process, filter *seccomp.Filter) error {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimits[rl.Type]
 		if !ok {
@@ -156,7 +158,7 @@ func finalize(p *specs.Process, filter *seccompFilter) error {
 	}
 	unix.Umask(umask)
 	if !p.NoNewPrivileges {
-		if err := filter.install(); err != nil {
+		if err := filter.Install(); err != nil {
 			return err
 		}
 	}
@@ -190,7 +192,7 @@ func finalize(p *specs.Process, filter *seccompFilter) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
-		return filter.install()
+		return filter.Install()
 	}
 	return nil
 }
@@ -225,4 +227,12 @@ func homeEnv(env []string, uid uint32) []string {
 		}
 	}
 	return append(env, "HOME="+home)
+}
+
+// containerSeccomp is the spec's seccomp profile, or nil.
+func containerSeccomp(spec *specs.Spec) *specs.LinuxSeccomp {
+	if spec.Linux == nil {
+		return nil
+	}
+	return spec.Linux.Seccomp
 }

@@ -1,11 +1,11 @@
-package agent
+package seccomp
 
 import (
 	"encoding/binary"
 	"encoding/json"
 	"testing"
 
-	"github.com/moby/profiles/seccomp"
+	moby "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -22,7 +22,7 @@ type call struct {
 
 // run runs the filter on c in x/net/bpf's VM. Its loads are big-endian, so each 32-bit word
 // of seccomp_data is laid out big-endian at its offset: the same word the kernel loads.
-func run(t *testing.T, f *seccompFilter, c call) uint32 {
+func run(t *testing.T, f *Filter, c call) uint32 {
 	t.Helper()
 	raw := make([]bpf.RawInstruction, len(f.prog))
 	for i, s := range f.prog {
@@ -91,7 +91,7 @@ func TestSeccompRules(t *testing.T) {
 			{Names: []string{"dup2"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: big, Op: specs.OpLessThan}}},
 		},
 	}
-	f, err := compileSeccomp(profile)
+	f, err := Compile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestSeccompRules(t *testing.T) {
 }
 
 func TestSeccompDefaultAllow(t *testing.T) {
-	f, err := compileSeccomp(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog},
+	f, err := Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"unshare"}, Action: specs.ActErrno}}})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestSeccompRefused(t *testing.T) {
 		"flag":     {DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_NOPE"}},
 		"listener": {DefaultAction: specs.ActAllow, ListenerPath: "/run/x.sock"},
 	} {
-		if _, err := compileSeccomp(p); err == nil {
+		if _, err := Compile(p); err == nil {
 			t.Errorf("%s: compiled", name)
 		}
 	}
@@ -176,11 +176,11 @@ func TestSeccompRefused(t *testing.T) {
 func TestSeccompDocker(t *testing.T) {
 	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{
 		Bounding: []string{"CAP_CHOWN", "CAP_KILL"}}}}
-	profile, err := seccomp.GetDefaultProfile(spec)
+	profile, err := moby.GetDefaultProfile(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := compileSeccomp(profile)
+	f, err := Compile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,12 +231,12 @@ func TestSeccompFeatures(t *testing.T) {
 }
 
 func BenchmarkCompileDocker(b *testing.B) {
-	profile, err := seccomp.GetDefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}})
+	profile, err := moby.GetDefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := compileSeccomp(profile); err != nil {
+		if _, err := Compile(profile); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -246,7 +246,7 @@ func BenchmarkCompileDocker(b *testing.B) {
 // config with docker's profile, and compile it.
 func BenchmarkExecSetup(b *testing.B) {
 	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}, Linux: &specs.Linux{}}
-	profile, err := seccomp.GetDefaultProfile(spec)
+	profile, err := moby.GetDefaultProfile(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func BenchmarkExecSetup(b *testing.B) {
 		if err := json.Unmarshal(data, &s); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := compileSeccomp(containerSeccomp(&s)); err != nil {
+		if _, err := Compile(s.Linux.Seccomp); err != nil {
 			b.Fatal(err)
 		}
 	}

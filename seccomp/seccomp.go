@@ -1,4 +1,4 @@
-package agent
+package seccomp
 
 import (
 	"fmt"
@@ -9,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The agent is static and cgo-free, so it cannot use libseccomp: it compiles the spec's
-// profile to classic BPF itself. The guest is x86_64 UML, which has no 32-bit syscall entry:
-// every syscall a filter sees is an x86_64 one.
+// Package seccomp compiles an OCI seccomp profile to classic BPF and installs it, in pure Go:
+// the guest agent is static and cgo-free, so it cannot use libseccomp. It filters x86_64
+// syscalls only: the guest is x86_64 UML, which has no 32-bit syscall entry, and the host side
+// (the guest kernel's own filter) runs on x86_64.
 
 // Offsets in struct seccomp_data (little-endian x86_64).
 const (
@@ -23,8 +24,8 @@ const (
 // The arch word of an x86_64 syscall (AUDIT_ARCH_X86_64).
 const auditArchX86_64 = 0xc000003e
 
-// seccompFilter is a compiled profile, installed by the thread that then execs.
-type seccompFilter struct {
+// Filter is a compiled profile, installed by the thread that then execs.
+type Filter struct {
 	prog  []unix.SockFilter
 	flags uintptr
 }
@@ -88,9 +89,9 @@ var syscallMax = func() (m uint32) {
 	return m
 }()
 
-// compileSeccomp compiles a profile; nil compiles to nil. Syscall names this table does not
+// Compile compiles a profile; nil compiles to nil. Syscall names this table does not
 // know are skipped, as runc skips names libseccomp does not know.
-func compileSeccomp(s *specs.LinuxSeccomp) (*seccompFilter, error) {
+func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -101,7 +102,7 @@ func compileSeccomp(s *specs.LinuxSeccomp) (*seccompFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &seccompFilter{}
+	f := &Filter{}
 	for _, fl := range s.Flags {
 		v, ok := seccompFlagValues[fl]
 		if !ok {
@@ -346,9 +347,9 @@ func compareCode(a specs.LinuxSeccompArg, tail int) ([]insn, error) {
 	return code, nil
 }
 
-// install loads the filter for this thread, which keeps it across execve. Without
+// Install loads the filter for this thread, which keeps it across execve. Without
 // no_new_privs the kernel requires CAP_SYS_ADMIN.
-func (f *seccompFilter) install() error {
+func (f *Filter) Install() error {
 	if f == nil {
 		return nil
 	}
@@ -358,12 +359,4 @@ func (f *seccompFilter) install() error {
 		return fmt.Errorf("load seccomp filter: %w", errno)
 	}
 	return nil
-}
-
-// containerSeccomp is the spec's seccomp profile, or nil.
-func containerSeccomp(spec *specs.Spec) *specs.LinuxSeccomp {
-	if spec.Linux == nil {
-		return nil
-	}
-	return spec.Linux.Seccomp
 }
