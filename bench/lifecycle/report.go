@@ -165,7 +165,7 @@ func (r *report) memory() {
 			if per := float64(m.median().total) / float64(m.n); per > 20*1024 {
 				verdict = "NOT met"
 			}
-			fmt.Printf("- %d idle runuml containers: %s per container, target ≤ 20 MiB %s\n", m.n, mib(float64(m.median().total)/float64(m.n)), verdict)
+			fmt.Printf("- runuml, %d idle: %s per container, target ≤ 20 MiB %s\n", m.n, mib(float64(m.median().total)/float64(m.n)), verdict)
 		}
 	}
 	fmt.Println()
