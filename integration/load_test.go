@@ -27,10 +27,10 @@ const (
 	loadWaitTimeout = 5 * time.Minute
 )
 
-// loadEnv is newEnv with the load tests' longer bound on runtime calls.
-func loadEnv(t *testing.T) *env {
+// loadEnv is newEnv with a longer bound on all of the test's runtime calls together.
+func loadEnv(t *testing.T, timeout time.Duration) *env {
 	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), loadCallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	e.ctx = ctx
 	return e
@@ -63,7 +63,7 @@ func (e *env) sharedBundles(n int, args []string, edit func(int, *specs.Spec)) [
 // and exit 0.
 func TestFiftyAtOnce(t *testing.T) {
 	const n = 50
-	e := loadEnv(t)
+	e := loadEnv(t, loadCallTimeout)
 	bundles := e.sharedBundles(n, []string{"sh", "-c", `read go && echo "$(hostname) $((N * N + 7))"`},
 		func(i int, s *specs.Spec) {
 			s.Hostname = fmt.Sprintf("load-%d", i)
@@ -131,7 +131,8 @@ func TestSequentialRunsLeaveNothing(t *testing.T) {
 			t.Fatalf("$%s=%q: want a positive number", loadRunsEnv, s)
 		}
 	}
-	e := loadEnv(t)
+	// A run takes 0.1-0.6 s on 2 busy cores; allow 2 s each.
+	e := loadEnv(t, max(loadCallTimeout, time.Duration(runs)*2*time.Second))
 	b := e.newBundle([]string{"sh", "-c", `echo "run $I $((I * 3))"`})
 	// The probes must see a live container, or finding nothing after the runs proves nothing.
 	c := e.create("probe", b)
