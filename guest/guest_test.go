@@ -12,7 +12,8 @@ func TestArgs(t *testing.T) {
 	b := Boot{MemMiB: 128, Init: "/runuml/init", LineFD: 3, LogFD: 2}
 	seccomp := Kernel{Seccomp: true}.Args(b)
 	ptrace := Kernel{}.Args(b)
-	for _, want := range []string{"mem=128M", "init=/runuml/init", "ssl1=fd:3", "con0=null,fd:2", "rootfstype=hostfs", "rootflags=/", "uml_dir=/tmp"} {
+	for _, want := range []string{"mem=128M", "init=/runuml/init", "ssl1=fd:3", "con0=null,fd:2", "rootfstype=hostfs", "rootflags=/", "uml_dir=/tmp",
+		"dhash_entries=2048", "ihash_entries=1024"} {
 		if !slices.Contains(seccomp, want) || !slices.Contains(ptrace, want) {
 			t.Errorf("%q missing: %v", want, seccomp)
 		}

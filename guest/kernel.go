@@ -105,6 +105,7 @@ func (k Kernel) Args(b Boot) []string {
 		// UML's pid and mconsole files; /tmp is the jail's private tmpfs.
 		"uml_dir=/tmp",
 	}
+	args = append(args, hashArgs(b.MemMiB)...)
 	if lpj := hostLPJ(); lpj > 0 {
 		// Skips the delay-loop calibration (40 ms of a 60 ms boot); the value only scales
 		// udelay().
@@ -118,6 +119,19 @@ func (k Kernel) Args(b Boot) []string {
 		args = append(args, "initcall_blacklist=raid6_select_algo,init_zswap", "pty.legacy_count=0")
 	}
 	return args
+}
+
+// hashArgs sizes the dentry and inode cache hash tables at one bucket per 64 and 128 KiB of
+// guest RAM, an eighth of the kernel's default. Both are allocated and zeroed at boot, so every
+// idle guest holds them in host memory: at mem=256M the defaults (32768 and 16384 buckets,
+// 384 KiB) cost 0.37 MiB more host PSS than these (measured with bench/lifecycle, -1.4%).
+// A guest that caches more dentries than buckets walks longer chains, which costs far less
+// than the guest syscall that looked the name up.
+func hashArgs(memMiB int) []string {
+	return []string{
+		fmt.Sprintf("dhash_entries=%d", max(memMiB*16, 1024)),
+		fmt.Sprintf("ihash_entries=%d", max(memMiB*8, 512)),
+	}
 }
 
 // hostLPJ estimates the guest's loops per jiffy from the host CPU's clock: UML's delay loop

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ type config struct {
 	runs, warmup, phaseRuns, tputRuns, memRuns int
 	mib                                        int64
 	settle                                     time.Duration
-	runtimes, only, kernel                     string
+	runtimes, only, kernel, memCounts          string
 }
 
 func main() {
@@ -34,7 +35,8 @@ func main() {
 	flag.IntVar(&c.phaseRuns, "phase-runs", 10, "create/start/delete lifecycles per runtime")
 	flag.Int64Var(&c.mib, "mib", 100, "MiB piped through stdin and stdout")
 	flag.IntVar(&c.tputRuns, "tput-runs", 3, "throughput runs per runtime and direction")
-	flag.IntVar(&c.memRuns, "mem-runs", 3, "idle containers measured per runtime")
+	flag.IntVar(&c.memRuns, "mem-runs", 3, "measurements per runtime and count of idle containers")
+	flag.StringVar(&c.memCounts, "mem-counts", "1,10,50", "how many idle containers run at once, comma-separated")
 	flag.DurationVar(&c.settle, "settle", 2*time.Second, "wait before reading an idle container's memory")
 	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
 	flag.StringVar(&c.only, "only", "latency,phases,throughput,memory", "parts to run")
@@ -152,11 +154,27 @@ func main1(c config) error {
 		}
 	}
 	if strings.Contains(c.only, "memory") {
-		fmt.Fprintln(os.Stderr, "memory: idle sleep 1000 ...")
-		if rep.mem, err = measureMemory(b, rts, c.memRuns, c.settle, work); err != nil {
+		counts, err := parseCounts(c.memCounts)
+		if err != nil {
+			return err
+		}
+		if rep.mem, err = measureMemory(b, rts, counts, c.memRuns, c.settle, work); err != nil {
 			return err
 		}
 	}
 	rep.print()
 	return nil
+}
+
+// parseCounts parses "1,10,50".
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-mem-counts %q: want positive numbers", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -11,67 +11,114 @@ import (
 	"time"
 )
 
-// memResult is the host memory of one idle container: PSS summed over the pid-file process
-// and all its descendants (for runuml: monitor, jail/kernel and the kernel's helpers; for
-// runc and crun: the container's process alone, as nothing of the runtime stays behind).
+// memResult is the host memory of n idle containers of one runtime: PSS summed over each
+// pid-file process and all its descendants (for runuml: monitor, jail/kernel and the
+// kernel's helpers; for runc and crun: the container's process alone, as nothing of the
+// runtime stays behind). PSS divides a page shared by k processes among them, so the
+// binaries' text costs each of n containers 1/n of it.
 type memResult struct {
 	rt    *ociRuntime
-	pssKB []int
-	procs int
+	n     int
+	runs  []pssSum // one per run
+	procs int      // processes counted in the last run
 }
 
-// measureMemory starts `sleep 1000` detached, lets it settle, sums PSS and deletes it.
-func measureMemory(b *bundle, rts []*ociRuntime, runs int, settle time.Duration, work string) ([]memResult, error) {
+// pssSum is PSS in kB, in total and by kind of page (smaps_rollup's Pss_Anon, Pss_File,
+// Pss_Shmem; the guest's RAM file is shmem).
+type pssSum struct{ total, anon, file, shmem int }
+
+func (s *pssSum) add(o pssSum) {
+	s.total += o.total
+	s.anon += o.anon
+	s.file += o.file
+	s.shmem += o.shmem
+}
+
+// median returns the run with the median total.
+func (m memResult) median() pssSum {
+	s := slices.Clone(m.runs)
+	slices.SortFunc(s, func(a, b pssSum) int { return a.total - b.total })
+	return s[len(s)/2]
+}
+
+// measureMemory starts, for each count n, n detached `sleep 1000` containers per runtime, lets
+// them settle, sums their PSS and deletes them; runs times each, runtimes interleaved.
+func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
 	if err := b.set("sleep", "1000"); err != nil {
 		return nil, err
 	}
-	res := make([]memResult, len(rts))
-	for range runs {
-		for i, rt := range rts {
-			res[i].rt = rt
-			var kb, procs int
-			err := rt.attempt(func() (err error) {
-				kb, procs, err = idleMemory(b, rt, settle, work)
-				return err
-			})
-			if err != nil {
-				return nil, err
+	var res []memResult
+	for _, n := range counts {
+		first := len(res)
+		for _, rt := range rts {
+			res = append(res, memResult{rt: rt, n: n})
+		}
+		for range runs {
+			for i, rt := range rts {
+				fmt.Fprintf(os.Stderr, "memory: %d idle %s containers ...\n", n, rt.name)
+				sum, procs, err := idleMemory(b, rt, n, settle, work)
+				if err != nil {
+					return nil, err
+				}
+				r := &res[first+i]
+				r.runs = append(r.runs, sum)
+				r.procs = procs
 			}
-			res[i].pssKB = append(res[i].pssKB, kb)
-			res[i].procs = procs
 		}
 	}
 	return res, nil
 }
 
-func idleMemory(b *bundle, rt *ociRuntime, settle time.Duration, work string) (int, int, error) {
-	id := rt.newID()
-	pidFile := filepath.Join(work, id+".pid")
-	defer os.Remove(pidFile)
-	// Deleted whatever happens: a detached container outlives us otherwise.
-	defer rt.forceDelete(id)
-	if _, err := rt.call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
-		return 0, 0, err
+// idleMemory runs n containers detached, one after the other, waits settle and sums the
+// PSS of all their processes. All n are deleted whatever happens.
+func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work string) (pssSum, int, error) {
+	var (
+		sum  pssSum
+		pids []int
+		ids  []string
+	)
+	defer func() {
+		for _, id := range ids {
+			rt.forceDelete(id)
+			os.Remove(filepath.Join(work, id+".pid"))
+		}
+	}()
+	for range n {
+		var pid int
+		err := rt.attempt(func() error {
+			id := rt.newID()
+			ids = append(ids, id) // deleted at the end even if this attempt fails
+			pidFile := filepath.Join(work, id+".pid")
+			if _, err := rt.call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+				return err
+			}
+			data, err := os.ReadFile(pidFile)
+			if err == nil {
+				pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
+			}
+			if err != nil {
+				return fmt.Errorf("%s pid file: %w", rt.name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return sum, 0, err
+		}
+		pids = append(pids, pid)
 	}
 	time.Sleep(settle)
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s pid file: %w", rt.name, err)
-	}
-	pids := append([]int{pid}, descendants(pid)...)
-	total := 0
-	for _, p := range pids {
-		kb, err := pss(p)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s: pid %d: %w", rt.name, p, err)
+	procs := 0
+	for _, pid := range pids {
+		for _, p := range append([]int{pid}, descendants(pid)...) {
+			s, err := pss(p)
+			if err != nil {
+				return sum, 0, fmt.Errorf("%s: pid %d: %w", rt.name, p, err)
+			}
+			sum.add(s)
+			procs++
 		}
-		total += kb
 	}
-	return total, len(pids), nil
+	return sum, procs, nil
 }
 
 // descendants walks the ppid links of every process in /proc.
@@ -107,18 +154,29 @@ func descendants(root int) []int {
 	return out
 }
 
-// pss returns the process's proportional set size in kB.
-func pss(pid int) (int, error) {
+// pss returns the process's proportional set size in kB, by kind of page.
+func pss(pid int) (pssSum, error) {
+	var s pssSum
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, err
+		return s, err
 	}
 	defer f.Close()
+	fields := map[string]*int{"Pss:": &s.total, "Pss_Anon:": &s.anon, "Pss_File:": &s.file, "Pss_Shmem:": &s.shmem}
+	found := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Pss:" {
-			return strconv.Atoi(f[1])
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || fields[f[0]] == nil {
+			continue
 		}
+		if *fields[f[0]], err = strconv.Atoi(f[1]); err != nil {
+			return s, err
+		}
+		found = found || f[0] == "Pss:"
 	}
-	return 0, fmt.Errorf("no Pss in smaps_rollup")
+	if !found {
+		return s, fmt.Errorf("no Pss in smaps_rollup")
+	}
+	return s, sc.Err()
 }

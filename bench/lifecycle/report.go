@@ -138,19 +138,41 @@ func (r *report) throughput() {
 }
 
 func (r *report) memory() {
-	fmt.Printf("## Host memory of an idle container (`run -d` of `sleep 1000`, read after %v, median of %d)\n\n", r.cfg.settle, r.cfg.memRuns)
-	fmt.Println("PSS (smaps_rollup) summed over the pid-file process and all its descendants; " +
-		"for runuml that includes the guest RAM the kernel has touched (its memory file is mapped).")
+	fmt.Printf("## Host memory of idle containers (`run -d` of `sleep 1000`, read after %v, median of %d)\n\n", r.cfg.settle, r.cfg.memRuns)
+	fmt.Println("PSS (smaps_rollup) summed over each pid-file process and all its descendants; " +
+		"for runuml that includes the guest RAM the kernel has touched (its memory file, shmem). " +
+		"Pages shared by several containers (the binaries' text) are divided among them, so the " +
+		"cost per container falls as more run. Target for runuml: at most 20 MiB per idle container.")
 	fmt.Println()
-	fmt.Println("| runtime | PSS | processes | runuml / this |")
-	fmt.Println("|---|---|---|---|")
-	base := medianI(r.mem[0].pssKB)
+	fmt.Println("| runtime | containers | PSS total | per container | anon / file / shmem per container | processes | runuml / this |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	base := map[int]pssSum{}
 	for _, m := range r.mem {
-		v := medianI(m.pssKB)
-		fmt.Printf("| %s | %.1f MiB | %d | %.1f× |\n", m.rt.name, float64(v)/1024, m.procs, float64(base)/float64(v))
+		if m.rt == r.rts[0] {
+			base[m.n] = m.median()
+		}
+	}
+	for _, m := range r.mem {
+		v, n := m.median(), float64(m.n)
+		fmt.Printf("| %s | %d | %s | %s | %s / %s / %s | %d | %.1f× |\n", m.rt.name, m.n, mib(float64(v.total)),
+			mib(float64(v.total)/n), mib(float64(v.anon)/n), mib(float64(v.file)/n), mib(float64(v.shmem)/n),
+			m.procs, float64(base[m.n].total)/float64(v.total))
+	}
+	fmt.Println()
+	for _, m := range r.mem {
+		if m.rt == r.rts[0] {
+			verdict := "met"
+			if per := float64(m.median().total) / float64(m.n); per > 20*1024 {
+				verdict = "NOT met"
+			}
+			fmt.Printf("- runuml, %d idle: %s per container, target ≤ 20 MiB %s\n", m.n, mib(float64(m.median().total)/float64(m.n)), verdict)
+		}
 	}
 	fmt.Println()
 }
+
+// mib formats kB as MiB.
+func mib(kb float64) string { return fmt.Sprintf("%.1f MiB", kb/1024) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 
