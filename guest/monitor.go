@@ -26,7 +26,6 @@ import (
 
 // Timeouts of the guest's life.
 const (
-	bootTimeout    = 30 * time.Second // exec of the kernel to the agent's Ready
 	startTimeout   = 10 * time.Second
 	poweroffWait   = 5 * time.Second // Exit frame to the kernel's exit
 	killEscalation = 3 * time.Second // a SIGKILL the guest did not carry out in this time ends it
