@@ -225,11 +225,10 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "line"), os.NewFile(uintptr(fds[1]), "line")
 	defer theirs.Close()
-	klog, err := os.OpenFile(filepath.Join(m.dir, KernelLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	klog, err := newKernelLog(filepath.Join(m.dir, KernelLog))
 	if err != nil {
 		return nil, err
 	}
-	defer klog.Close()
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
