@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestEscapeControlLine(t *testing.T) {
 		e := newEnv(t)
 		c := e.create("flood", e.newBundle([]string{"sh", "-c", `
 for d in "ttyS1 c 4 65" "ttyS0 c 4 64" "tty0 c 4 0" "console c 5 1"; do mknod /dev/$d; done
-head -c 65536 /dev/urandom > /dev/console
+head -c 3000000 /dev/zero | tr '\0' x > /dev/console
 head -c 4096 /dev/zero | tr '\0' '\377' > /dev/ttyS1
 head -c 4096 /dev/urandom > /dev/ttyS0
 echo written; exit 7`}, allCaps))
@@ -138,6 +139,16 @@ echo written; exit 7`}, allCaps))
 		}
 		if msg := e.lastLogError(); !strings.Contains(msg, "guest ended without reporting an exit status") {
 			t.Errorf("runtime log says %q; want why the status is 255", msg)
+		}
+		// The console's 3 MB reached the kernel log on the host, which keeps at most 2 MiB.
+		var logged int64
+		for _, name := range []string{"kernel.log", "kernel.log.1"} {
+			if fi, err := os.Stat(filepath.Join(e.root, "flood", name)); err == nil {
+				logged += fi.Size()
+			}
+		}
+		if logged < 1<<20 || logged > 2<<20 {
+			t.Errorf("the kernel logs hold %d bytes after a 3 MB console flood; want 1-2 MiB", logged)
 		}
 		if err := e.rc.Delete(e.ctx, "flood", nil); err != nil {
 			t.Errorf("delete: %v", err)
