@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"os"
 	"sync"
 )
@@ -20,7 +21,16 @@ type kernelLog struct {
 	path string
 	f    *os.File
 	size int64
+	// onPanic is called once when the kernel logs a panic: our UML kernel then spins
+	// instead of exiting (measured with 7.2 when its init, the agent, died), so whoever
+	// waits for it to exit would wait forever.
+	onPanic  func()
+	last     []byte // the end of the previous write, for a panic line split across writes
+	panicked bool
 }
+
+// panicLine starts the line a panicking kernel logs.
+var panicLine = []byte("Kernel panic - not syncing")
 
 func newKernelLog(path string) (*kernelLog, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -48,6 +58,13 @@ func (l *kernelLog) Write(p []byte) (int, error) {
 	}
 	n, _ := l.f.Write(p)
 	l.size += int64(n)
+	if !l.panicked && l.onPanic != nil {
+		if bytes.Contains(append(l.last, p...), panicLine) {
+			l.panicked = true
+			go l.onPanic()
+		}
+		l.last = append(l.last[:0], p[max(0, len(p)-len(panicLine)):]...)
+	}
 	// What cannot be written (a full disk) is dropped: an error would end the copy from the
 	// kernel's pipe, and the kernel's next console write would fail with EPIPE.
 	return len(p), nil

@@ -234,6 +234,9 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		return nil, err
 	}
 	cmd := exec.Command(self, "jail", m.dir)
+	// A panicked kernel does not exit by itself: end it, so create fails at once (or the
+	// container exits, 255), with the panic in the log tail.
+	klog.onPanic = func() { cmd.Process.Signal(unix.SIGKILL) }
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
