@@ -73,16 +73,20 @@ func TestFaultBootTimeout(t *testing.T) {
 // TestFaultAgentCrash: an agent that dies, or stops answering, hangs no CLI call.
 func TestFaultAgentCrash(t *testing.T) {
 	requireGuests(t)
-	// The agent exits at once: the guest kernel panics ("Attempted to kill init") and, as
-	// measured with our 7.2 kernel, spins instead of exiting, so create fails only at the
-	// boot timeout; the panic is in the error.
+	// The agent exits at once: the guest kernel panics ("Attempted to kill init") and would
+	// spin; the monitor sees the panic in the kernel log and ends the guest, so create fails
+	// at once (not at the boot timeout of 20 s) with the panic in the error.
 	t.Run("exits at boot", func(t *testing.T) {
 		e := newEnv(t)
 		b := e.newBundle([]string{"true"})
-		_, stderr, status := e.cliEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "exit"), "RUNUML_BOOT_TIMEOUT=3s"},
+		began := time.Now()
+		_, stderr, status := e.cliEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "exit"), "RUNUML_BOOT_TIMEOUT=20s"},
 			"create", "--bundle", b.Dir, "crash")
-		if status != 1 || !strings.Contains(stderr, "kernel log:") || !strings.Contains(stderr, "Attempted to kill init") {
+		if status != 1 || !strings.Contains(stderr, "guest exited while booting") || !strings.Contains(stderr, "Attempted to kill init") {
 			t.Errorf("create with an agent that exits: status %d, stderr %q; want 1 and the kernel's panic", status, stderr)
+		}
+		if took := time.Since(began); took > 15*time.Second {
+			t.Errorf("create with an agent that exits took %v", took.Round(time.Millisecond))
 		}
 		e.wantNoContainer("crash")
 	})
@@ -93,7 +97,7 @@ func TestFaultAgentCrash(t *testing.T) {
 		bad := filepath.Join(e.dir, "not-an-agent")
 		write(e, bad, "#!/nonexistent\n")
 		os.Chmod(bad, 0o755)
-		_, stderr, status := e.cliEnv([]string{"RUNUML_INIT=" + bad, "RUNUML_BOOT_TIMEOUT=3s"},
+		_, stderr, status := e.cliEnv([]string{"RUNUML_INIT=" + bad, "RUNUML_BOOT_TIMEOUT=20s"},
 			"create", "--bundle", b.Dir, "crash")
 		if status != 1 || !strings.Contains(stderr, "Requested init /runuml/init failed") {
 			t.Errorf("create with an agent that cannot run: status %d, stderr %q; want 1 and the kernel's panic", status, stderr)
@@ -112,14 +116,23 @@ func TestFaultAgentCrash(t *testing.T) {
 		}
 		e.killAndDelete(c, 137)
 	})
-	// The agent crashes after create: the guest panics and spins (see "exits at boot"), so
-	// the container stays "created" until it is killed; state and kill still answer.
+	// The agent crashes after create: the guest panics (see "exits at boot") and is ended,
+	// so the container exits 255, the status of a guest that did not report one; start then
+	// says it has stopped.
 	t.Run("exits after create", func(t *testing.T) {
 		e := newEnv(t)
 		c := e.createEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "readyexit")}, "gone", e.newBundle([]string{"true"}))
-		time.Sleep(300 * time.Millisecond) // the agent exits 100 ms after Ready
-		e.state("gone")
-		e.killAndDelete(c, 137)
+		if status := c.wait(t); status != 255 {
+			t.Errorf("container whose agent died exited %d, want 255", status)
+		}
+		if st := e.state("gone"); st.Status != "stopped" {
+			t.Errorf("state after the agent died: %q, want stopped", st.Status)
+		}
+		e.clearLog()
+		e.wantErr("start", e.rc.Start(e.ctx, "gone"), "cannot start a container that has stopped")
+		if err := e.rc.Delete(e.ctx, "gone", nil); err != nil {
+			t.Errorf("delete: %v", err)
+		}
 	})
 }
 
