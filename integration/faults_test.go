@@ -107,12 +107,27 @@ func TestFaultAgentCrash(t *testing.T) {
 	// The agent reports the container created, then never answers: start fails in bounded
 	// time, and kill 9 ends the guest from the host (137).
 	t.Run("mute after create", func(t *testing.T) {
+		t.Parallel()
 		e := newEnv(t)
 		c := e.createEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "mute")}, "mute", e.newBundle([]string{"true"}))
 		began := time.Now()
 		err := e.rc.Start(e.ctx, "mute")
 		if took := time.Since(began); err == nil || took > 20*time.Second {
 			t.Errorf("start with a mute agent: %v after %v; want an error within the monitor's call deadline", err, took.Round(time.Millisecond))
+		}
+		e.killAndDelete(c, 137)
+	})
+	// The agent starts the container, then never answers: exec fails in bounded time.
+	t.Run("mute after start", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		c := e.createEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "noexec")}, "noexec", e.newBundle([]string{"true"}))
+		e.start(c)
+		began := time.Now()
+		_, stderr, status := e.cliEnv(nil, "exec", "noexec", "true")
+		if took := time.Since(began); status != 1 || !strings.Contains(stderr, "did not start the process") || took > 25*time.Second {
+			t.Errorf("exec with a mute agent: status %d after %v, stderr %q; want 1 and a timeout within the call deadline",
+				status, took.Round(time.Millisecond), stderr)
 		}
 		e.killAndDelete(c, 137)
 	})

@@ -4,6 +4,7 @@
 //	hang       never speaks: the guest never boots, as far as the monitor can tell
 //	exit       exits at once: the guest's init dies and the kernel panics
 //	mute       says Hello and Ready, then never answers: a wedged agent
+//	noexec     as mute, but starts the container (answers Start): wedged for exec
 //	readyexit  says Hello and Ready, then exits: an agent that crashes after create
 package main
 
@@ -43,8 +44,12 @@ func main() {
 	}
 	r := proto.NewReader(line)
 	for {
-		if _, err := r.Read(); err != nil {
+		f, err := r.Read()
+		if err != nil {
 			time.Sleep(time.Hour)
+		}
+		if mode == "noexec" && f.Type == proto.Start {
+			w.Send(proto.Started, 0, nil)
 		}
 	}
 }
