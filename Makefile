@@ -11,7 +11,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 export GOFLAGS ?= -mod=mod
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build kernel deps install uninstall demo test unit integration load bench lint clean
+.PHONY: all build kernel deps install uninstall demo test unit fuzz integration load bench lint clean
 
 all: build
 
@@ -43,8 +43,21 @@ uninstall:
 demo: deps install
 	./scripts/demo.sh
 
+# The unit tests run every fuzz test's seeds (testdata/fuzz holds the crashers found) as
+# normal tests, then fuzz each target briefly; `make fuzz` fuzzes each for longer.
 unit:
 	$(GO) test ./oci/... ./guest/... ./hostfs/... ./container/... ./install/... ./seccomp/... ./netplug/...
+	$(MAKE) fuzz FUZZTIME=$(UNIT_FUZZTIME)
+
+# Each fuzz target: package and test name. Found inputs that fail go to PKG/testdata/fuzz.
+FUZZ_TARGETS  := ./oci:FuzzParseSpec ./guest:FuzzSpecToGuest ./guest/proto:FuzzReader
+FUZZTIME      ?= 60s
+UNIT_FUZZTIME ?= 5s
+
+fuzz:
+	set -e; for t in $(FUZZ_TARGETS); do \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME); \
+	done
 
 integration: build kernel
 	$(GO) test -count=1 -timeout 30m -v ./integration/...

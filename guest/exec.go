@@ -2,11 +2,13 @@ package guest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -142,7 +144,14 @@ func Exec(dir string, p *specs.Process, in io.Reader, out, errOut io.Writer, tty
 		return 0, err
 	}
 	r, w := proto.NewReader(conn), proto.NewWriter(conn)
+	// The guest's answer has a deadline, as every call does (a wedged agent never sends
+	// one); the process's life has none.
+	conn.SetReadDeadline(time.Now().Add(callTimeout))
 	f, err := r.Read()
+	conn.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, fmt.Errorf("exec: the guest did not start the process within %v", callTimeout)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("exec: container exited: %w", oci.ErrNotRunning)
 	}

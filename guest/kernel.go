@@ -101,7 +101,7 @@ func (k Kernel) Args(b Boot) []string {
 		"con=none", "ssl=none",
 		fmt.Sprintf("con0=null,fd:%d", b.LogFD),
 		fmt.Sprintf("ssl1=fd:%d", b.LineFD),
-		"quiet", "loglevel=0",
+		"quiet", "loglevel=1",
 		// UML's pid and mconsole files; /tmp is the jail's private tmpfs.
 		"uml_dir=/tmp",
 	}

@@ -26,7 +26,6 @@ import (
 
 // Timeouts of the guest's life.
 const (
-	bootTimeout    = 30 * time.Second // exec of the kernel to the agent's Ready
 	startTimeout   = 10 * time.Second
 	poweroffWait   = 5 * time.Second // Exit frame to the kernel's exit
 	killEscalation = 3 * time.Second // a SIGKILL the guest did not carry out in this time ends it
@@ -226,16 +225,18 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "line"), os.NewFile(uintptr(fds[1]), "line")
 	defer theirs.Close()
-	klog, err := os.OpenFile(filepath.Join(m.dir, KernelLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	klog, err := newKernelLog(filepath.Join(m.dir, KernelLog))
 	if err != nil {
 		return nil, err
 	}
-	defer klog.Close()
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self, "jail", m.dir)
+	// A panicked kernel does not exit by itself: end it, so create fails at once (or the
+	// container exits, 255), with the panic in the log tail.
+	klog.onPanic = func() { cmd.Process.Signal(unix.SIGKILL) }
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,

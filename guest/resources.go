@@ -124,6 +124,10 @@ func pickCPU(store oci.Store, spec *specs.Spec) (int, error) {
 	return best, nil
 }
 
+// maxCPUs bounds the CPU numbers of a cpuset list: those of unix.CPUSet, the most pickCPU
+// looks at. Without a bound, "0-2000000000" made the monitor loop and fill memory.
+const maxCPUs = len(unix.CPUSet{}) * 64
+
 // parseCPUList reads a cpuset list such as "0-2,5".
 func parseCPUList(s string) (map[int]bool, error) {
 	set := map[int]bool{}
@@ -138,6 +142,9 @@ func parseCPUList(s string) (map[int]bool, error) {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
 				return nil, fmt.Errorf("bad range %q", part)
 			}
+		}
+		if a < 0 || b >= maxCPUs {
+			return nil, fmt.Errorf("cpu numbers in %q are out of range (0-%d)", part, maxCPUs-1)
 		}
 		for i := a; i <= b; i++ {
 			set[i] = true

@@ -29,8 +29,10 @@ func KernelBinds(kernel, init string) ([]Bind, error) {
 		{Source: kernel, Target: KernelPath, ReadOnly: true},
 		{Source: init, Target: InitPath, ReadOnly: true},
 		// UML opens these on the host: /dev/null for the console's "null" input, and
-		// /dev/random to feed the guest's hardware RNG.
-		{Source: "/dev/null", Target: "/dev/null", Device: true},
+		// /dev/random to feed the guest's hardware RNG. Read-only binds, or guest root could
+		// chmod or chown the host's device nodes through hostfs (a read-only mount still lets
+		// a device be opened for writing).
+		{Source: "/dev/null", Target: "/dev/null", ReadOnly: true, Device: true},
 		{Source: "/dev/urandom", Target: "/dev/random", ReadOnly: true, Device: true},
 	}
 	f, err := elf.Open(kernel)

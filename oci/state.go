@@ -140,7 +140,13 @@ func (s Store) Reserve(st *State) error {
 		}
 		return err
 	}
-	return s.Save(st)
+	// A full disk fails the first save: the id must not stay taken by an empty dir that
+	// neither state nor delete can see.
+	if err := s.Save(st); err != nil {
+		os.RemoveAll(s.Dir(st.ID))
+		return fmt.Errorf("container %s: %w", st.ID, err)
+	}
+	return nil
 }
 
 // Save writes st atomically (temp file and rename).
@@ -152,6 +158,7 @@ func (s Store) Save(st *State) error {
 	path := filepath.Join(s.Dir(st.ID), "state.json")
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		os.Remove(tmp) // a partial write on a full disk
 		return err
 	}
 	return os.Rename(tmp, path)

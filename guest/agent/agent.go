@@ -251,6 +251,12 @@ func openLine(path string) (*os.File, error) {
 	if err := proto.MakeRaw(fd); err != nil {
 		return nil, fmt.Errorf("%s: raw mode: %w", path, err)
 	}
+	// Exclusive: no other open of the line, so a container root that can mknod (docker's
+	// default capabilities) cannot forge frames, such as an Exit with a status of its choice.
+	// Only CAP_SYS_ADMIN (a privileged container) passes.
+	if err := unix.IoctlSetInt(fd, unix.TIOCEXCL, 0); err != nil {
+		return nil, fmt.Errorf("%s: exclusive: %w", path, err)
+	}
 	return os.NewFile(uintptr(fd), path), nil
 }
 
