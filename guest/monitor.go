@@ -288,7 +288,7 @@ func (m *Monitor) awaitReady(r *proto.Reader) error {
 		switch {
 		case res.err != nil:
 			<-m.dead
-			return fmt.Errorf("guest exited while booting (%v); kernel log:\n%s", m.umlWS, m.logTail())
+			return fmt.Errorf("guest exited while booting (%s); kernel log:\n%s", waitString(m.umlWS), m.logTail())
 		case res.f.Type == proto.Fail:
 			var e proto.ErrorMsg
 			res.f.Decode(&e)
@@ -304,6 +304,14 @@ func (m *Monitor) awaitReady(r *proto.Reader) error {
 			return nil
 		}
 	}
+}
+
+// waitString says how the kernel process ended, as a shell would.
+func waitString(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
 // logTail returns the end of the kernel log, for errors shown to the user.

@@ -3,6 +3,7 @@ package guest
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -17,9 +18,16 @@ import (
 // relay carries the guest's frames to the container's stdio until the container exits or the
 // guest dies, and returns the container's exit status.
 func (m *Monitor) relay(r *proto.Reader) int {
+	var corrupt error
 	for {
 		f, err := r.Read()
 		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				// A corrupt line (a guest writing garbage on it): nothing more it says can be
+				// trusted, so the guest ends now rather than run on unheard.
+				corrupt = err
+				m.stopGuest()
+			}
 			break
 		}
 		if f.Type == proto.DNS {
@@ -68,10 +76,14 @@ func (m *Monitor) relay(r *proto.Reader) int {
 	m.mu.Lock()
 	killed := m.killed
 	m.mu.Unlock()
+	if corrupt != nil {
+		m.log.Errorf("guest ended without reporting an exit status: its control line was corrupt (%v), so runuml ended it; kernel log:\n%s", corrupt, m.logTail())
+		return 255
+	}
 	if killed {
 		return 128 + int(unix.SIGKILL)
 	}
-	m.log.Errorf("guest ended without reporting an exit status (%v); kernel log:\n%s", m.umlWS, m.logTail())
+	m.log.Errorf("guest ended without reporting an exit status (%s); kernel log:\n%s", waitString(m.umlWS), m.logTail())
 	return 255
 }
 
