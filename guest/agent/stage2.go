@@ -33,6 +33,9 @@ func stage2() {
 	if err != nil {
 		fail(err)
 	}
+	if err := joinContainerCgroup(spec); err != nil {
+		fail(err)
+	}
 	path, err := prepare(spec)
 	if err != nil {
 		fail(err)
