@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -90,5 +92,26 @@ func TestStore(t *testing.T) {
 	}
 	if list, _ := s.List(); len(list) != 1 {
 		t.Errorf("List: %d states", len(list))
+	}
+}
+
+func TestCheckNamespacePaths(t *testing.T) {
+	for _, tc := range []struct {
+		typ  specs.LinuxNamespaceType
+		path string
+		ok   bool
+	}{
+		{specs.NetworkNamespace, "/proc/self/ns/net", true},
+		{specs.IPCNamespace, "/proc/self/ns/ipc", true},
+		{specs.CgroupNamespace, "/proc/self/ns/ipc", false},
+		{specs.PIDNamespace, "/proc/self/ns/user", false},
+		{specs.UTSNamespace, "/nonexistent/ns", false},
+		{specs.MountNamespace, "", true},
+	} {
+		s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: tc.typ, Path: tc.path}}}}
+		err := CheckNamespacePaths(s)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadConfig)) {
+			t.Errorf("%s at %q: %v; want ok %v (else ErrBadConfig)", tc.typ, tc.path, err, tc.ok)
+		}
 	}
 }
