@@ -47,6 +47,7 @@ func TestParseSpec(t *testing.T) {
 		{"no version", `{"root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"}}`, "ociVersion is missing"},
 		{"no process", `{"ociVersion":"1.0.2","root":{"path":"rootfs"}}`, "process is missing"},
 		{"no args", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/"}}`, "process.args must not be empty"},
+		{"bad rlimit", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","rlimits":[{"type":"RLIMIT_TEST","hard":1,"soft":1}]}}`, "wrong rlimit value: RLIMIT_TEST"},
 		{"relative cwd", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"x"}}`, "must be an absolute path"},
 		{"missing rootfs", `{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/"}}`, "is not a directory"},
 		{"missing bind source", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"mounts":[{"destination":"/d","type":"bind","source":"/nonexistent-runuml"}]}`, "mount /d: source stat /nonexistent-runuml"},

@@ -85,6 +85,11 @@ func validate(s *specs.Spec) error {
 	case s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd):
 		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
 	}
+	for _, rl := range s.Process.Rlimits {
+		if _, ok := Rlimits[rl.Type]; !ok {
+			return fmt.Errorf("wrong rlimit value: %s", rl.Type)
+		}
+	}
 	for _, m := range s.Mounts {
 		if !filepath.IsAbs(m.Destination) {
 			return fmt.Errorf("mount destination %q must be an absolute path", m.Destination)

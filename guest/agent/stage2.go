@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/oci"
 )
 
 // stage2Arg marks the re-exec of runuml-init that runs in the container's new namespaces.
@@ -145,7 +147,7 @@ func start(p *specs.Process, tty *os.File, filter *seccompFilter) error {
 // CAP_SYS_ADMIN.
 func finalize(p *specs.Process, filter *seccompFilter) error {
 	for _, rl := range p.Rlimits {
-		res, ok := rlimits[rl.Type]
+		res, ok := oci.Rlimits[rl.Type]
 		if !ok {
 			return fmt.Errorf("unknown rlimit %q", rl.Type)
 		}
@@ -196,15 +198,6 @@ func finalize(p *specs.Process, filter *seccompFilter) error {
 		return filter.install()
 	}
 	return nil
-}
-
-var rlimits = map[string]int{
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
-	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
-	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE,
-	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
-	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
-	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
 // homeEnv returns env with HOME set from the rootfs's /etc/passwd when the spec lacks it,
