@@ -49,6 +49,9 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := oci.CheckNamespacePaths(spec); err != nil {
+		return nil, err
+	}
 	if _, err := guest.MemoryMiB(spec); err != nil {
 		return nil, err
 	}

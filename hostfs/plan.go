@@ -51,7 +51,9 @@ func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
 		if !oci.IsBind(m) {
 			continue
 		}
-		target := path.Join(VolumesDir, fmt.Sprint(i))
+		// Named after the source's last element, so the guest's mountinfo shows it as a
+		// bind of .../NAME as runc's does (runtime-tools' mounts validation checks that).
+		target := path.Join(VolumesDir, fmt.Sprint(i), path.Base(m.Source))
 		binds = append(binds, Bind{
 			Source:   m.Source,
 			Target:   target,

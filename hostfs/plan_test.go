@@ -18,8 +18,8 @@ func TestPlan(t *testing.T) {
 	binds, g := Plan(spec)
 	want := []Bind{
 		{Source: "/bundle/rootfs", Target: RootfsDir, Recurse: true},
-		{Source: "/srv/data", Target: "/volumes/1", ReadOnly: true, Recurse: true},
-		{Source: "/var/lib/x/hosts", Target: "/volumes/2"},
+		{Source: "/srv/data", Target: "/volumes/1/data", ReadOnly: true, Recurse: true},
+		{Source: "/var/lib/x/hosts", Target: "/volumes/2/hosts"},
 	}
 	if len(binds) != len(want) {
 		t.Fatalf("binds %+v", binds)
@@ -30,7 +30,7 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	if g.Root.Path != RootfsDir || !g.Root.Readonly || g.Mounts[0].Source != "proc" ||
-		g.Mounts[1].Source != "/volumes/1" || g.Mounts[2].Source != "/volumes/2" {
+		g.Mounts[1].Source != "/volumes/1/data" || g.Mounts[2].Source != "/volumes/2/hosts" {
 		t.Errorf("guest spec %+v %+v", g.Root, g.Mounts)
 	}
 	if spec.Mounts[1].Source != "/srv/data" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +47,7 @@ func TestParseSpec(t *testing.T) {
 		{"no version", `{"root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"}}`, "ociVersion is missing"},
 		{"no process", `{"ociVersion":"1.0.2","root":{"path":"rootfs"}}`, "process is missing"},
 		{"no args", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/"}}`, "process.args must not be empty"},
+		{"bad rlimit", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","rlimits":[{"type":"RLIMIT_TEST","hard":1,"soft":1}]}}`, "wrong rlimit value: RLIMIT_TEST"},
 		{"relative cwd", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"x"}}`, "must be an absolute path"},
 		{"missing rootfs", `{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/"}}`, "is not a directory"},
 		{"missing bind source", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"mounts":[{"destination":"/d","type":"bind","source":"/nonexistent-runuml"}]}`, "mount /d: source stat /nonexistent-runuml"},
@@ -90,5 +93,26 @@ func TestStore(t *testing.T) {
 	}
 	if list, _ := s.List(); len(list) != 1 {
 		t.Errorf("List: %d states", len(list))
+	}
+}
+
+func TestCheckNamespacePaths(t *testing.T) {
+	for _, tc := range []struct {
+		typ  specs.LinuxNamespaceType
+		path string
+		ok   bool
+	}{
+		{specs.NetworkNamespace, "/proc/self/ns/net", true},
+		{specs.IPCNamespace, "/proc/self/ns/ipc", true},
+		{specs.CgroupNamespace, "/proc/self/ns/ipc", false},
+		{specs.PIDNamespace, "/proc/self/ns/user", false},
+		{specs.UTSNamespace, "/nonexistent/ns", false},
+		{specs.MountNamespace, "", true},
+	} {
+		s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: tc.typ, Path: tc.path}}}}
+		err := CheckNamespacePaths(s)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadConfig)) {
+			t.Errorf("%s at %q: %v; want ok %v (else ErrBadConfig)", tc.typ, tc.path, err, tc.ok)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // validID is runc's rule for container ids.
@@ -84,6 +85,11 @@ func validate(s *specs.Spec) error {
 	case s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd):
 		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
 	}
+	for _, rl := range s.Process.Rlimits {
+		if _, ok := Rlimits[rl.Type]; !ok {
+			return fmt.Errorf("wrong rlimit value: %s", rl.Type)
+		}
+	}
 	for _, m := range s.Mounts {
 		if !filepath.IsAbs(m.Destination) {
 			return fmt.Errorf("mount destination %q must be an absolute path", m.Destination)
@@ -100,6 +106,40 @@ func validate(s *specs.Spec) error {
 			default:
 				return fmt.Errorf("unknown namespace type %q", ns.Type)
 			}
+		}
+	}
+	return nil
+}
+
+// nsTypes are the clone flags NS_GET_NSTYPE reports for each namespace type.
+var nsTypes = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// CheckNamespacePaths returns an ErrBadConfig error unless every namespace path names a
+// namespace of its type, as the spec requires of a runtime (runc fails on setns). Create
+// calls it; a path may be gone later. Only the network namespace is joined (by the monitor);
+// the others are the guest kernel's and cannot be a host one, but a wrong path is still an
+// error in the config, not something to ignore.
+func CheckNamespacePaths(s *specs.Spec) error {
+	if s.Linux == nil {
+		return nil
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("%w: %s namespace path %s: %v", ErrBadConfig, ns.Type, ns.Path, err)
+		}
+		typ, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+		unix.Close(fd)
+		if err != nil || typ != nsTypes[ns.Type] {
+			return fmt.Errorf("%w: %s namespace path %s is not a %s namespace", ErrBadConfig, ns.Type, ns.Path, ns.Type)
 		}
 	}
 	return nil

@@ -36,14 +36,25 @@ func execProcess(w *proto.Writer, init *process, id uint32, p *specs.Process) (*
 		// This thread joins the container's namespaces and is never unlocked, so it ends
 		// with this goroutine instead of serving others.
 		runtime.LockOSThread()
+		cg, err := openContainerCgroup() // before joining the cgroup namespace
+		if err != nil {
+			result <- err
+			return
+		}
+		defer cg.close()
 		for _, ns := range execNamespaces {
 			if err := joinNamespace(init.pid, ns); err != nil {
 				result <- err
 				return
 			}
 		}
-		var err error
 		proc, err = newProcess(w, id, []string{"runuml-init", execArg, strconv.Itoa(init.pid)}, 0, input, p.Terminal)
+		if err == nil {
+			// Counted against the container's pids limit from before it execs.
+			if err = cg.add(proc.pid); err != nil {
+				unix.Kill(proc.pid, unix.SIGKILL)
+			}
+		}
 		if err == nil {
 			err = proc.start()
 		}

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/runuml/runuml/oci"
 	"github.com/runuml/runuml/seccomp"
 )
 
@@ -33,6 +34,9 @@ func stage2() {
 	}
 	spec, err := loadConfig()
 	if err != nil {
+		fail(err)
+	}
+	if err := joinContainerCgroup(spec); err != nil {
 		fail(err)
 	}
 	path, err := prepare(spec)
@@ -144,7 +148,7 @@ func start(p *specs.Process, tty *os.File, filter *seccomp.Filter) error {
 // CAP_SYS_ADMIN.
 func finalize(p *specs.Process, filter *seccomp.Filter) error {
 	for _, rl := range p.Rlimits {
-		res, ok := rlimits[rl.Type]
+		res, ok := oci.Rlimits[rl.Type]
 		if !ok {
 			return fmt.Errorf("unknown rlimit %q", rl.Type)
 		}
@@ -195,15 +199,6 @@ func finalize(p *specs.Process, filter *seccomp.Filter) error {
 		return filter.Install()
 	}
 	return nil
-}
-
-var rlimits = map[string]int{
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
-	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
-	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE,
-	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
-	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
-	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
 // homeEnv returns env with HOME set from the rootfs's /etc/passwd when the spec lacks it,

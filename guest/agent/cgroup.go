@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The container's processes live in a cgroup v2 group of the guest kernel, which enforces
+// linux.resources.pids.limit there. The host's cgroups cannot: UML runs every guest process
+// in a few host tasks, so the host counts UML's tasks, not the container's processes. The
+// agent itself stays in the root group, outside the limit.
+const (
+	cgroupRoot      = "/sys/fs/cgroup"
+	containerCgroup = cgroupRoot + "/container"
+)
+
+// mountCgroup mounts the guest's cgroup2 hierarchy at cgroupRoot (sysfs on /sys first) in the
+// caller's mount namespace, unless it is there already.
+func mountCgroup() error {
+	var st unix.Statfs_t
+	if unix.Statfs(cgroupRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return nil
+	}
+	if unix.Statfs("/sys", &st) != nil || st.Type != unix.SYSFS_MAGIC {
+		if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mount /sys: %w", err)
+		}
+	}
+	if err := unix.Mount("cgroup2", cgroupRoot, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount cgroup2: %w", err)
+	}
+	return nil
+}
+
+// pidsLimit returns the spec's pids limit as pids.max takes it: "max" when there is none.
+func pidsLimit(spec *specs.Spec) (string, bool) {
+	if spec.Linux == nil || spec.Linux.Resources == nil || spec.Linux.Resources.Pids == nil ||
+		spec.Linux.Resources.Pids.Limit == nil || *spec.Linux.Resources.Pids.Limit <= 0 {
+		return "max", false
+	}
+	return strconv.FormatInt(*spec.Linux.Resources.Pids.Limit, 10), true
+}
+
+// joinContainerCgroup runs in the stage-2 child, before the mounts: it makes the container's
+// group with the spec's pids limit and moves itself into it. With a cgroup namespace in the
+// spec it then unshares a new one, rooted at that group (as runc's init does after its parent
+// placed it), so the container sees its group as "/" and its cgroup mount shows only that
+// group. A guest kernel without cgroup2 fails only a spec that asks for a pids limit.
+func joinContainerCgroup(spec *specs.Spec) error {
+	limit, limited := pidsLimit(spec)
+	err := makeContainerCgroup(limit)
+	if err != nil {
+		if limited {
+			return fmt.Errorf("pids limit %s in the guest: %w", limit, err)
+		}
+		return nil
+	}
+	if hasNamespace(spec, specs.CgroupNamespace) {
+		// The caller's thread is the one that execs, so the new namespace is the process's.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+func makeContainerCgroup(limit string) error {
+	if err := mountCgroup(); err != nil {
+		return err
+	}
+	if err := writeCgroup(cgroupRoot, "cgroup.subtree_control", "+pids"); err != nil {
+		return err
+	}
+	if err := os.Mkdir(containerCgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := writeCgroup(containerCgroup, "pids.max", limit); err != nil {
+		return err
+	}
+	return writeCgroup(containerCgroup, "cgroup.procs", "0")
+}
+
+func writeCgroup(dir, file, value string) error {
+	f, err := os.OpenFile(dir+"/"+file, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s/%s: %w", value, dir, file, err)
+	}
+	return nil
+}
+
+// cgroupProcs is the container group's cgroup.procs, opened by the agent before it joins the
+// container's cgroup namespace: the kernel checks a move against the namespace of the opener,
+// and the agent's own group lies outside the container's.
+type cgroupProcs struct{ f *os.File }
+
+// openContainerCgroup opens the container group for adding exec'd processes; nil (and no
+// error) when the container has none (a guest kernel without cgroup2, or no stage 2 yet).
+func openContainerCgroup() (*cgroupProcs, error) {
+	if err := mountCgroup(); err != nil {
+		return nil, nil
+	}
+	f, err := os.OpenFile(containerCgroup+"/cgroup.procs", os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container cgroup: %w", err)
+	}
+	return &cgroupProcs{f: f}, nil
+}
+
+// add moves process pid into the container's group, so it counts against its pids limit.
+func (c *cgroupProcs) add(pid int) error {
+	if c == nil {
+		return nil
+	}
+	if _, err := c.f.WriteString(strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("move process %d into the container cgroup: %w", pid, err)
+	}
+	return nil
+}
+
+func (c *cgroupProcs) close() {
+	if c != nil {
+		c.f.Close()
+	}
+}
