@@ -83,8 +83,10 @@ func (m *Monitor) serveExec(conn net.Conn, r io.Reader, p *specs.Process) {
 	for {
 		f, err := in.Read()
 		if err != nil {
-			// The client went away: its process loses its stdin, as at a hangup.
+			// The client went away: its process loses its stdin, as at a hangup, and its
+			// output has nowhere to go.
 			m.w.Send(proto.StdinClose, id, nil)
+			m.dropExec(id)
 			return
 		}
 		switch f.Type {
