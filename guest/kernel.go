@@ -84,6 +84,7 @@ func (k Kernel) HostVersion() string {
 // Boot is what the command line is made from.
 type Boot struct {
 	MemMiB int    // guest RAM
+	CPUs   int    // guest CPUs (an SMP kernel); 0 or 1: one
 	Init   string // guest path of the agent
 	LineFD int    // host fd of the control line (socketpair end)
 	LogFD  int    // host fd kernel messages go to
@@ -110,6 +111,9 @@ func (k Kernel) Args(b Boot) []string {
 		// Skips the delay-loop calibration (40 ms of a 60 ms boot); the value only scales
 		// udelay().
 		args = append(args, fmt.Sprintf("lpj=%d", lpj))
+	}
+	if b.CPUs > 1 {
+		args = append(args, fmt.Sprintf("ncpus=%d", b.CPUs))
 	}
 	if k.Seccomp {
 		args = append(args, "seccomp=on")

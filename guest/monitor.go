@@ -189,10 +189,17 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := claimCPU(m.Store, m.st, spec); err != nil {
+	ncpus, err := GuestCPUs(spec)
+	if err == nil && ncpus > 1 && !k.SMP {
+		err = fmt.Errorf("%w: annotation %s: the guest kernel %s has no SMP", oci.ErrBadConfig, AnnotationCPUs, k.Path)
+	}
+	if err != nil {
 		return nil, err
 	}
-	cpu := m.st.CPU
+	hostCPUs, err := claimCPU(m.Store, m.st, spec, ncpus)
+	if err != nil {
+		return nil, err
+	}
 	if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
 		return nil, err
 	}
@@ -210,8 +217,8 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		Binds:   append(kbinds, binds...),
 		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
 		MemoryMiB: mem + 16,
-		CPU:       cpu,
-		Args:      append(k.Args(Boot{MemMiB: mem, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
+		CPUs:      hostCPUs,
+		Args:      append(k.Args(Boot{MemMiB: mem, CPUs: ncpus, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
 	}
 	if err := os.Mkdir(jail.Dir, 0o700); err != nil {
 		return nil, err
@@ -264,7 +271,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start guest: %w", err)
 	}
-	m.log.WithFields(logrus.Fields{"kernel": k.Path, "mode": k.Mode(), "cpu": cpu, "mem": mem}).Debug("guest booting")
+	m.log.WithFields(logrus.Fields{"kernel": k.Path, "mode": k.Mode(), "cpus": hostCPUs, "mem": mem}).Debug("guest booting")
 	return ours, nil
 }
 

@@ -3,6 +3,7 @@ package guest
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,24 @@ const (
 	AnnotationKernel = "org.runuml.kernel"
 	// AnnotationMemory sets the guest's RAM, e.g. "256M" or "1G".
 	AnnotationMemory = "org.runuml.memory"
+	// AnnotationCPUs sets the guest's CPUs (default 1): with more than one, the guest kernel
+	// runs that many CPUs and may use every host CPU the container's cpuset allows, instead of
+	// being pinned to one.
+	AnnotationCPUs = "org.runuml.cpus"
 )
+
+// GuestCPUs returns the number of guest CPUs for spec: the annotation, else 1.
+func GuestCPUs(spec *specs.Spec) (int, error) {
+	s := spec.Annotations[AnnotationCPUs]
+	if s == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > runtime.NumCPU() {
+		return 0, fmt.Errorf("%w: annotation %s=%q: want a number of CPUs from 1 to %d", oci.ErrBadConfig, AnnotationCPUs, s, runtime.NumCPU())
+	}
+	return n, nil
+}
 
 // DefaultMemoryMiB is the guest RAM when neither the spec's memory limit nor the annotation
 // sets it. Touched guest pages stay with the host process until the guest exits, so it is
@@ -69,35 +87,39 @@ func parseSize(s string) (int64, error) {
 }
 
 // claimCPU picks the CPU for st's guest and records it at once, under a lock on the store,
-// so guests created at the same time spread out too.
-func claimCPU(store oci.Store, st *oci.State, spec *specs.Spec) error {
+// so guests created at the same time spread out too. It returns the host CPUs the guest may
+// run on: that one, or with n guest CPUs every CPU allowed.
+func claimCPU(store oci.Store, st *oci.State, spec *specs.Spec, n int) ([]int, error) {
 	lock, err := os.Open(store.Root) // the store directory itself is the lock
-
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return err
+		return nil, err
 	}
-	if st.CPU, err = pickCPU(store, spec); err != nil {
-		return err
+	var allowed []int
+	if st.CPU, allowed, err = pickCPU(store, spec); err != nil {
+		return nil, err
 	}
-	return store.Save(st)
+	if n == 1 {
+		allowed = []int{st.CPU}
+	}
+	return allowed, store.Save(st)
 }
 
 // pickCPU chooses the host CPU for a new guest: among those allowed (the spec's cpuset and
 // this process's affinity), the one with the fewest live guests, so guests spread out. A guest
-// runs several times faster pinned than left to migrate.
-func pickCPU(store oci.Store, spec *specs.Spec) (int, error) {
+// runs several times faster pinned than left to migrate. It returns the allowed CPUs too.
+func pickCPU(store oci.Store, spec *specs.Spec) (int, []int, error) {
 	var allowed unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if r := spec.Linux; r != nil && r.Resources != nil && r.Resources.CPU != nil && r.Resources.CPU.Cpus != "" {
 		set, err := parseCPUList(r.Resources.CPU.Cpus)
 		if err != nil {
-			return 0, fmt.Errorf("%w: linux.resources.cpu.cpus %q: %v", oci.ErrBadConfig, r.Resources.CPU.Cpus, err)
+			return 0, nil, fmt.Errorf("%w: linux.resources.cpu.cpus %q: %v", oci.ErrBadConfig, r.Resources.CPU.Cpus, err)
 		}
 		for i := 0; i < len(allowed)*64; i++ {
 			if !set[i] {
@@ -113,15 +135,20 @@ func pickCPU(store oci.Store, spec *specs.Spec) (int, error) {
 		}
 	}
 	best := -1
+	var cpus []int
 	for i := 0; i < len(allowed)*64; i++ {
-		if allowed.IsSet(i) && (best < 0 || load[i] < load[best]) {
+		if !allowed.IsSet(i) {
+			continue
+		}
+		cpus = append(cpus, i)
+		if best < 0 || load[i] < load[best] {
 			best = i
 		}
 	}
 	if best < 0 {
-		return 0, fmt.Errorf("%w: no usable CPU in the container's cpuset", oci.ErrBadConfig)
+		return 0, nil, fmt.Errorf("%w: no usable CPU in the container's cpuset", oci.ErrBadConfig)
 	}
-	return best, nil
+	return best, cpus, nil
 }
 
 // maxCPUs bounds the CPU numbers of a cpuset list: those of unix.CPUSet, the most pickCPU

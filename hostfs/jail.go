@@ -17,7 +17,7 @@ type Jail struct {
 	Dir       string   `json:"dir"` // empty host directory the jail's tmpfs is mounted on
 	Binds     []Bind   `json:"binds"`
 	MemoryMiB int      `json:"memoryMiB"` // size of the memory tmpfs, guest RAM plus slack
-	CPU       int      `json:"cpu"`       // host CPU the kernel's processes are pinned to
+	CPUs      []int    `json:"cpus"`      // host CPUs the kernel's processes are pinned to
 	Args      []string `json:"args"`      // kernel command line
 	Cgroups   []string `json:"cgroups"`   // cgroup directories the kernel's processes join
 }
@@ -147,7 +147,7 @@ func MakeMountPoint(target, source string) error {
 	return err
 }
 
-// Exec enters the jail and replaces this process with the kernel, pinned to j.CPU, with no
+// Exec enters the jail and replaces this process with the kernel, pinned to j.CPUs, with no
 // core dumps (UML aborts when its init dies and would leave a core in its cwd). The caller
 // must have locked its OS thread: affinity is per thread and carries over execve.
 func (j *Jail) Exec() error {
@@ -170,9 +170,11 @@ func (j *Jail) Exec() error {
 		return fmt.Errorf("personality: %w", errno)
 	}
 	var set unix.CPUSet
-	set.Set(j.CPU)
+	for _, c := range j.CPUs {
+		set.Set(c)
+	}
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("pin to cpu %d: %w", j.CPU, err)
+		return fmt.Errorf("pin to cpus %v: %w", j.CPUs, err)
 	}
 	argv := append([]string{"linux"}, j.Args...)
 	err := unix.Exec(KernelPath, argv, []string{"TMPDIR=" + MemoryDir, "PATH=/nonexistent"})

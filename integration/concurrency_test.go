@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -146,4 +147,32 @@ func kernelStatus(t *testing.T, monitor int, field string) string {
 	}
 	t.Fatalf("no guest kernel under monitor %d (%v)", monitor, err)
 	return ""
+}
+
+// TestGuestCPUs: the org.runuml.cpus annotation gives the guest that many CPUs, and its kernel
+// may run on every host CPU instead of one; a number the host cannot give is refused.
+func TestGuestCPUs(t *testing.T) {
+	e := newEnv(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 host CPUs")
+	}
+	c := e.create("smp", e.newBundle([]string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"org.runuml.cpus": "2"}
+	}))
+	e.start(c)
+	out, _, status, err := e.execRun("smp", execProc("nproc"), nil)
+	if err != nil || status != 0 || out != "2\n" {
+		t.Errorf("nproc in a 2-CPU guest: %q, status %d, %v", out, status, err)
+	}
+	if got, want := guestCPUs(t, c.pid), fmt.Sprintf("0-%d", runtime.NumCPU()-1); got != want {
+		t.Errorf("2-CPU guest kernel may run on CPUs %s, want %s", got, want)
+	}
+	if err := e.rc.Delete(e.ctx, "smp", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Error(err)
+	}
+	c.wait(t)
+	b := e.newBundle([]string{"true"}, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"org.runuml.cpus": "1000"}
+	})
+	e.cliFails("org.runuml.cpus", "create", "--bundle", b.Dir, "toomany")
 }
