@@ -214,7 +214,7 @@ func exitStatus(ws unix.WaitStatus) int {
 // openLine opens the serial line and makes it raw: no echo, no line editing, no signals, and
 // no output processing (a tty turns "\n" into "\r\n" by default), so all 256 byte values pass.
 // It returns the line twice: a blocking file for writes, and a reader of a second,
-// non-blocking open of it that Go's poller waits for.
+// non-blocking open of it (rawReader).
 //
 // A blocking read parks the goroutine in a system call that the data's arrival ends. The
 // runtime hands its one P (one guest CPU) to another thread after 20 µs of that and takes
@@ -222,29 +222,19 @@ func exitStatus(ws unix.WaitStatus) int {
 // Writes stay blocking: a non-blocking tty write returns as soon as the host side lags and
 // costs more calls for the same bytes.
 func openLine(path string) (*os.File, io.Reader, error) {
-	open := func(flags int) (*os.File, error) {
-		fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|flags, 0)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		return os.NewFile(uintptr(fd), path), nil
-	}
-	line, err := open(0)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := proto.MakeRaw(int(line.Fd())); err != nil {
+	line := os.NewFile(uintptr(fd), path)
+	if err := proto.MakeRaw(fd); err != nil {
 		return nil, nil, fmt.Errorf("%s: raw mode: %w", path, err)
 	}
-	in, err := open(unix.O_NONBLOCK)
+	in, err := unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	r, err := newRawReader(in)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return line, r, nil
+	return line, &rawReader{fd: in, name: path}, nil
 }
 
 // powerOff ends the guest; UML exits with status (the monitor trusts the Exit frame instead,

@@ -19,46 +19,40 @@ import (
 // switches per 64 KiB of stdin (Go execution trace: ~15,000 scheduler events per 100 MiB
 // before, ~1,500 after). A non-blocking call does not wait for the other side (a tty read
 // may wait briefly for the kernel's own flip-buffer work), so the raw form holds the P for
-// no longer than the work takes; when the call would block, the poller waits instead.
+// no longer than the work takes; when the call would block, a blocking call waits instead.
 
-// rawReader reads a non-blocking file that Go's poller watches.
+// rawReader reads a non-blocking descriptor. When it has no data it waits in poll(2) for
+// input only, not in Go's poller: the poller registers every descriptor for output too, and
+// a tty signals room for output each time its host side drains, which woke the poller's
+// thread over and over while the container wrote to stdout (100 MiB out: +25% CPU).
 type rawReader struct {
-	f  *os.File
-	rc syscall.RawConn
-}
-
-func newRawReader(f *os.File) (*rawReader, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	return &rawReader{f: f, rc: rc}, nil
+	fd   int
+	name string
 }
 
 func (r *rawReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			r1, _, e := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafePointer(p)), uintptr(len(p)))
-			n, errno = int(r1), e
-			if errno != unix.EINTR {
-				return errno != unix.EAGAIN
+	for {
+		r1, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(r.fd), uintptr(unsafePointer(p)), uintptr(len(p)))
+		switch e {
+		case 0:
+			if r1 == 0 {
+				return 0, io.EOF
 			}
+			return int(r1), nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			// A blocking wait: the runtime hands the P on meanwhile, as it should.
+			fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+				return 0, &os.PathError{Op: "poll", Path: r.name, Err: err}
+			}
+		default:
+			return 0, &os.PathError{Op: "read", Path: r.name, Err: e}
 		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, &os.PathError{Op: "read", Path: r.f.Name(), Err: errno}
-	case n == 0:
-		return 0, io.EOF
 	}
-	return n, nil
 }
 
 // rawWrite writes what a non-blocking file that Go's poller watches takes at once.
