@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStdinRoundTrip pipes 10 MiB of random bytes (every byte value) into cat and checks
@@ -44,6 +47,50 @@ func TestStdinRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStdinNotRead checks the stdin path's flow control: a process that never reads its
+// stdin still gets signals while the input backs up behind it (16 MiB: more than the pipe,
+// the window and the tty hold), and one that stops reading after a little (head) exits
+// normally while the rest of its input is dropped.
+func TestStdinNotRead(t *testing.T) {
+	requireGuests(t)
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	t.Run("signal", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.create("unread", e.newBundle([]string{"sh", "-c",
+			`trap "echo got TERM; exit 3" TERM; echo ready; while true; do sleep 0.1; done`}))
+		e.start(c)
+		feed(c.io, bytes.NewReader(data))
+		if !c.stdout.waitFor("ready\n", waitTimeout) {
+			t.Fatalf("the container never said ready; stdout %q", c.stdout)
+		}
+		time.Sleep(500 * time.Millisecond) // let the input back up
+		if err := e.rc.Kill(e.ctx, "unread", int(unix.SIGTERM), nil); err != nil {
+			t.Fatalf("kill unread 15: %v", err)
+		}
+		if status := c.wait(t); status != 3 {
+			t.Errorf("exit status %d, want 3 (the trap's)", status)
+		}
+		if out := c.stdout.wait(waitTimeout); string(out) != "ready\ngot TERM\n" {
+			t.Errorf("stdout %q, want %q", out, "ready\ngot TERM\n")
+		}
+		if err := e.rc.Delete(e.ctx, "unread", nil); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	t.Run("stops reading", func(t *testing.T) {
+		e := newEnv(t)
+		res := e.run("head", e.newBundle([]string{"head", "-c", "100000"}), bytes.NewReader(data))
+		if res.status != 0 || len(res.stderr) != 0 {
+			t.Errorf("head: status %d (%v), stderr %q; want 0 and none", res.status, res.err, res.stderr)
+		}
+		if !bytes.Equal(res.stdout, data[:100000]) {
+			t.Errorf("head returned %d bytes, first difference at byte %d; want the first 100000 sent",
+				len(res.stdout), firstDiff(res.stdout, data[:100000]))
+		}
+	})
 }
 
 // TestStdoutStderrSeparate checks that each stream's bytes arrive on that stream only, in

@@ -52,9 +52,11 @@ const (
 	Stdin
 	// StdinClose (host→guest): end of the process's standard input.
 	StdinClose
-	// StdinAck (guest→host): this many stdin bytes were written to the process; the host keeps
-	// at most StdinWindow bytes unacknowledged, so a process that does not read cannot fill
-	// the guest's memory or block control frames behind its input. Payload Ack.
+	// StdinAck (guest→host): this many more stdin bytes were written to the process (or
+	// dropped, once it stopped reading); the host keeps at most StdinWindow bytes
+	// unacknowledged, so a process that does not read cannot fill the guest's memory or block
+	// control frames behind its input. The guest may gather up to StdinAckBytes before it
+	// acknowledges them. Payload Ack.
 	StdinAck
 	// Stdout and Stderr (guest→host): bytes the process wrote.
 	Stdout
@@ -84,6 +86,12 @@ const lastType = DNSAnswer
 
 // StdinWindow is the most stdin bytes in flight to one process.
 const StdinWindow = 2 << 20
+
+// StdinAckBytes is the most stdin bytes the guest holds back from a StdinAck; it
+// acknowledges in batches because every frame is a guest syscall or two (an ack per 64 KiB
+// frame cost more than the data). It must stay below StdinWindow minus the largest Stdin
+// frame, or the host could wait for an ack the guest never sends.
+const StdinAckBytes = StdinWindow / 4
 
 // HelloMsg is the payload of Hello.
 type HelloMsg struct {
@@ -154,15 +162,20 @@ func (f Frame) Decode(v any) error {
 const headerLen = 9
 
 // Reader reads frames from the line.
-type Reader struct{ r *bufio.Reader }
+type Reader struct {
+	r   *bufio.Reader
+	h   [headerLen]byte
+	buf []byte // the payload of the last frame, reused: data frames come by the thousand
+}
 
 // NewReader returns a Reader on r.
-func NewReader(r io.Reader) *Reader { return &Reader{bufio.NewReaderSize(r, 64<<10)} }
+func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 64<<10)} }
 
-// Read returns the next frame. Its payload is only valid until the next call.
+// Read returns the next frame. Its payload is only valid until the next call: a caller that
+// keeps it longer copies it.
 func (r *Reader) Read() (Frame, error) {
-	var h [headerLen]byte
-	if _, err := io.ReadFull(r.r, h[:]); err != nil {
+	h := r.h[:]
+	if _, err := io.ReadFull(r.r, h); err != nil {
 		return Frame{}, err
 	}
 	n := binary.BigEndian.Uint32(h[5:])
@@ -172,7 +185,10 @@ func (r *Reader) Read() (Frame, error) {
 	if h[0] == 0 || Type(h[0]) > lastType {
 		return Frame{}, fmt.Errorf("unknown frame type %d", h[0])
 	}
-	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: make([]byte, n)}
+	if int(n) > cap(r.buf) {
+		r.buf = make([]byte, n)
+	}
+	f := Frame{Type: Type(h[0]), Proc: binary.BigEndian.Uint32(h[1:5]), Payload: r.buf[:n]}
 	_, err := io.ReadFull(r.r, f.Payload)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
@@ -182,8 +198,9 @@ func (r *Reader) Read() (Frame, error) {
 
 // Writer writes frames to the line; it is safe for concurrent use and writes each frame whole.
 type Writer struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte // header and payload of one frame, reused, so a frame is one write
 }
 
 // NewWriter returns a Writer on w.
@@ -199,7 +216,10 @@ func (w *Writer) Write(t Type, proc uint32, payload []byte) error {
 			chunk = chunk[:MaxPayload]
 		}
 		payload = payload[len(chunk):]
-		buf := make([]byte, headerLen+len(chunk))
+		if headerLen+len(chunk) > cap(w.buf) {
+			w.buf = make([]byte, headerLen+len(chunk))
+		}
+		buf := w.buf[:headerLen+len(chunk)]
 		buf[0] = byte(t)
 		binary.BigEndian.PutUint32(buf[1:5], proc)
 		binary.BigEndian.PutUint32(buf[5:9], uint32(len(chunk)))
