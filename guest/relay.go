@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -298,7 +299,13 @@ func (m *Monitor) signal(sig int, all bool) error {
 // line, an exec'd one on its client connection), keeping at most proto.StdinWindow bytes
 // unacknowledged, and ends with StdinClose.
 func pumpStdin(in io.Reader, w *proto.Writer, win *window) {
-	buf := make([]byte, 64<<10)
+	// A deep pipe lets the writer run ahead and each read take a large gulp.
+	if f, ok := in.(*os.File); ok {
+		if rc, err := f.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+		}
+	}
+	buf := make([]byte, 256<<10)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
