@@ -37,8 +37,10 @@ func main() {
 	flag.Float64Var(&c.seconds, "seconds", 4, "seconds of each transfer")
 	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
 	flag.StringVar(&c.variants, "variants", "", "extra runuml rows, `;`-separated, each a ,-separated list of "+
-		"annotations with org.runuml.net. left off: \"gro=false;depth=256\"")
+		"annotations with org.runuml.net. left off (a key with a dot is taken as is; sysctl.NAME=V sets "+
+		"the guest sysctl NAME instead): \"gro=false;depth=256;sysctl.net.ipv4.tcp_rmem=4096 1048576 4194304\"")
 	flag.StringVar(&c.kernel, "kernel", "", "guest kernel for runuml (default: runuml's own choice)")
+	flag.IntVar(&serverRead, "server-read", serverRead, "bytes per read() of the server in the container, host → container")
 	flag.Parse()
 	if err := main1(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/net:", err)

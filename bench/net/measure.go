@@ -14,6 +14,9 @@ import (
 // serverPort is where tcpbench serves in the container.
 const serverPort = 5201
 
+// serverRead is the size of the server's reads (-server-read).
+var serverRead = 1 << 20
+
 // result holds one runtime's rates in Gbit/s (10^9 bits per second).
 type result struct {
 	rt      *ociRuntime
@@ -24,7 +27,8 @@ type result struct {
 // and times one transfer each way with the host's tcpbench client; the container is deleted
 // whatever happens.
 func measure(b *bundle, rt *ociRuntime, ns *netns, d time.Duration, work string) (in, out float64, err error) {
-	if err := b.set(ns.path(), rt.annotations, "/bin/tcpbench", "serve", "-listen", fmt.Sprintf(":%d", serverPort)); err != nil {
+	if err := b.set(ns.path(), rt.annotations, "/bin/tcpbench", "serve", "-listen", fmt.Sprintf(":%d", serverPort),
+		"-read", strconv.Itoa(serverRead)); err != nil {
 		return 0, 0, err
 	}
 	id := rt.newID()

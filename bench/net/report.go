@@ -42,8 +42,9 @@ func (r *report) print() {
 	}
 	fmt.Println("- network: a namespace from `ip netns add` per container, a veth pair to the host, " +
 		"named in config.json; runuml hands the namespace's eth0 to its guest (netplug)")
-	fmt.Println("- traffic: one TCP connection, 1 MiB writes for the given seconds; `tcpbench serve` in the " +
-		"container (static Go, busybox rootfs), the tcpbench client on the host; rate counted at the client")
+	fmt.Printf("- traffic: one TCP connection, the client's writes and reads 1 MiB, the server's reads %d bytes, "+
+		"for the given seconds; `tcpbench serve` in the container (static Go, busybox rootfs), the tcpbench client "+
+		"on the host; rate counted at the client\n", serverRead)
 	if r.note != "" {
 		fmt.Println("- " + r.note)
 	}

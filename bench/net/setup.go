@@ -120,8 +120,21 @@ func (b *bundle) set(nsPath string, annotations map[string]string, args ...strin
 		return fmt.Errorf("config.json from runc spec has no network namespace")
 	}
 	delete(b.spec, "annotations")
-	if len(annotations) > 0 {
-		b.spec["annotations"] = annotations
+	delete(linux, "sysctl")
+	ann := map[string]string{}
+	sysctl := map[string]any{}
+	for k, v := range annotations {
+		if name, ok := strings.CutPrefix(k, "sysctl."); ok {
+			sysctl[name] = v
+		} else {
+			ann[k] = v
+		}
+	}
+	if len(ann) > 0 {
+		b.spec["annotations"] = ann
+	}
+	if len(sysctl) > 0 {
+		linux["sysctl"] = sysctl
 	}
 	data, err := json.MarshalIndent(b.spec, "", "\t")
 	if err != nil {
