@@ -21,6 +21,7 @@ import (
 // the host whose host end has the .1 address of 10.99.N.0/24 and eth0 the .2.
 type netns struct {
 	name, host, hostIP, guestIP, mac string
+	hostIP6, guestIP6                string
 }
 
 func newNetns(t *testing.T, n int) *netns {
@@ -47,6 +48,10 @@ func newNetns(t *testing.T, n int) *netns {
 	ip("-n", ns.name, "addr", "add", ns.guestIP+"/24", "dev", "eth0")
 	ip("-n", ns.name, "link", "set", "eth0", "up")
 	ip("-n", ns.name, "route", "add", "default", "via", ns.hostIP)
+	// IPv6 too, without duplicate address detection (its wait) on either side.
+	ns.hostIP6, ns.guestIP6 = fmt.Sprintf("fd00:99:%d::1", n), fmt.Sprintf("fd00:99:%d::2", n)
+	ip("addr", "add", ns.hostIP6+"/64", "dev", ns.host, "nodad")
+	ip("-n", ns.name, "addr", "add", ns.guestIP6+"/64", "dev", "eth0", "nodad")
 	ns.mac = strings.Fields(strings.SplitAfter(ip("-n", ns.name, "-o", "link", "show", "eth0"), "link/ether ")[1])[0]
 	return ns
 }
@@ -143,8 +148,8 @@ func dnsAnswer(q []byte, name string, ip net.IP) []byte {
 }
 
 // TestNetworkNamespace wires the interface of a network namespace into the guest: the guest's
-// eth0 has the namespace's MAC, address and default route; the container fetches a page from
-// a host server, serves one the host fetches, and resolves a name through the namespace's
+// eth0 has the namespace's MAC, IPv4 and IPv6 addresses and default route; the container
+// fetches a page from a host server over both, serves one the host fetches, and resolves a name through the namespace's
 // 127.0.0.11 (docker's embedded DNS); while it runs the namespace holds no
 // address, and it gets its address back after.
 func TestNetworkNamespace(t *testing.T) {
@@ -159,9 +164,16 @@ func TestNetworkNamespace(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
+	ln6, err := net.Listen("tcp", "["+ns.hostIP6+"]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln6)
 	serveDNS(t, ns, "other.test", net.IPv4(10, 99, 41, 77))
-	script := fmt.Sprintf(`ip -o link show eth0; ip route; wget -q -O - http://%s/; echo; nslookup other.test;
-		mkdir /tmp/www && echo page-from-guest > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && sleep 100`, ln.Addr())
+	// The guest's IPv6 address is tentative for a moment (duplicate address detection).
+	script := fmt.Sprintf(`ip -o link show eth0; ip route; ip -6 -o addr show eth0; wget -q -O - http://%s/; echo;
+		for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://%s/ && break; sleep 0.3; done; echo; nslookup other.test;
+		mkdir /tmp/www && echo page-from-guest > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && sleep 100`, ln.Addr(), ln6.Addr())
 	b := e.newBundle([]string{"sh", "-c", script}, withNetns(ns), func(s *specs.Spec) {
 		s.Root.Readonly = false
 	})
@@ -185,7 +197,8 @@ func TestNetworkNamespace(t *testing.T) {
 	e.rc.Kill(e.ctx, "net", 9, nil)
 	res := r.wait()
 	out := string(res.stdout)
-	for _, want := range []string{ns.mac, "default via " + ns.hostIP + " dev eth0", "page-from-host", "10.99.41.77"} {
+	for _, want := range []string{ns.mac, "default via " + ns.hostIP + " dev eth0", "page-from-host\npage-from-host",
+		ns.guestIP6 + "/64", "10.99.41.77"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("container output lacks %q:\n%s%s", want, out, res.stderr)
 		}
