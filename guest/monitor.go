@@ -115,6 +115,8 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	go m.serve(ln)
 	fmt.Fprintln(ready, "ok")
 	ready.Close()
+	// Once the container has settled, what the monitor touched to get there can go.
+	time.AfterFunc(pageOutDelay, pageOutBinary)
 
 	status := m.relay(line)
 	m.finish(status)
