@@ -303,3 +303,22 @@ func TestDockerDebian(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerTop: docker top lists the host processes that carry the container, which runuml's
+// `ps --format json` gives as runc gives its container's: the monitor (the container's pid),
+// and an exec's client while it runs. The guest's own commands are not host processes.
+func TestDockerTop(t *testing.T) {
+	d := newDocker(t)
+	id := d.detach(testImage, "sleep", "1000")
+	d.ok("exec", "-d", id, "sleep", "999")
+	out := d.ok("top", id)
+	if !strings.Contains(out, "monitor") || !strings.Contains(out, id) {
+		t.Errorf("docker top lacks the container's monitor:\n%s", out)
+	}
+	if !strings.Contains(out, "exec") {
+		t.Errorf("docker top lacks the exec's client:\n%s", out)
+	}
+	if strings.Contains(out, "/sbin/init") || strings.Contains(out, "kworker") {
+		t.Errorf("docker top shows unrelated host processes:\n%s", out)
+	}
+}
