@@ -47,7 +47,7 @@ func measureLatency(b *bundle, rts []*ociRuntime, runs, warmup int) ([]latencyRe
 	for round := -warmup; round < runs; round++ {
 		for i, rt := range rts {
 			var el time.Duration
-			err := rt.attempt(func() (err error) {
+			err := rt.Attempt(func() (err error) {
 				el, err = rt.run(b, time.Minute, nil, nil)
 				return err
 			})
@@ -80,7 +80,7 @@ func measurePhases(b *bundle, rts []*ociRuntime, runs int, work string) ([]phase
 		for i, rt := range rts {
 			res[i].rt = rt
 			var p [4]time.Duration
-			err := rt.attempt(func() (err error) {
+			err := rt.Attempt(func() (err error) {
 				p, err = onePhases(b, rt, work)
 				return err
 			})
@@ -100,26 +100,26 @@ func measurePhases(b *bundle, rts []*ociRuntime, runs int, work string) ([]phase
 
 func onePhases(b *bundle, rt *ociRuntime, work string) ([4]time.Duration, error) {
 	var p [4]time.Duration
-	id := rt.newID()
+	id := rt.NewID()
 	pidFile := filepath.Join(work, id+".pid")
 	defer os.Remove(pidFile)
 	fail := func(err error) ([4]time.Duration, error) {
-		rt.forceDelete(id)
+		rt.ForceDelete(id)
 		return p, err
 	}
 	var err error
-	if p[0], err = rt.call(time.Minute, nil, nil, "create", "--bundle", b.dir, "--pid-file", pidFile, id); err != nil {
+	if p[0], err = rt.Call(time.Minute, nil, nil, "create", "--bundle", b.dir, "--pid-file", pidFile, id); err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()
-	if p[1], err = rt.call(time.Minute, nil, nil, "start", id); err != nil {
+	if p[1], err = rt.Call(time.Minute, nil, nil, "start", id); err != nil {
 		return fail(err)
 	}
 	if err := waitPidFile(pidFile, time.Minute); err != nil {
-		return fail(fmt.Errorf("%s: %w", rt.name, err))
+		return fail(fmt.Errorf("%s: %w", rt.Name, err))
 	}
 	p[2] = time.Since(t0)
-	if p[3], err = rt.call(time.Minute, nil, nil, "delete", id); err != nil {
+	if p[3], err = rt.Call(time.Minute, nil, nil, "delete", id); err != nil {
 		return fail(err)
 	}
 	return p, nil

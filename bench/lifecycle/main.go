@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 type config struct {
@@ -52,21 +54,10 @@ func main1(c config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root")
 	}
-	note := ""
-	if strings.Contains(c.runtimes, "crun") && needPrivateNS() {
-		if os.Getenv(nsEnv) == "" {
-			status, err := reexecPrivate()
-			if err != nil {
-				return err
-			}
-			os.Exit(status)
-		}
-		if err := hideCgroup2(); err != nil {
-			return err
-		}
-		note = "The benchmark ran in a private mount namespace without the hybrid cgroup2 mount " +
-			hybridCgroup2 + " (crun 1.8 refuses hybrid cgroups with controllers in cgroup2): " +
-			"all runtimes saw cgroup v1 only."
+	// Environment variable marking the re-executed benchmark inside its own mount namespace.
+	note, err := benchrt.CrunNamespace(c.runtimes, "RUNUML_BENCH_LIFECYCLE_NS")
+	if err != nil {
+		return err
 	}
 	// An aborting UML guest would leave a core file of its whole memory.
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
@@ -88,7 +79,7 @@ func main1(c config) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, rt := range rts {
-				rt.cleanup()
+				rt.Cleanup()
 			}
 			os.RemoveAll(work)
 		})
@@ -104,7 +95,7 @@ func main1(c config) error {
 	}()
 
 	fmt.Fprintln(os.Stderr, "building runuml ...")
-	runuml, err := buildRunuml(filepath.Join(work, "bin"))
+	runuml, err := benchrt.BuildRunuml(filepath.Join(work, "bin"))
 	if err != nil {
 		return err
 	}
@@ -130,7 +121,7 @@ func main1(c config) error {
 		rts = append(rts, rt)
 		mu.Unlock()
 	}
-	if len(rts) == 0 || rts[0].name != "runuml" {
+	if len(rts) == 0 || rts[0].Name != "runuml" {
 		return fmt.Errorf("-runtimes must start with runuml")
 	}
 

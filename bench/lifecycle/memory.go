@@ -55,7 +55,7 @@ func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle 
 		}
 		for range runs {
 			for i, rt := range rts {
-				fmt.Fprintf(os.Stderr, "memory: %d idle %s containers ...\n", n, rt.name)
+				fmt.Fprintf(os.Stderr, "memory: %d idle %s containers ...\n", n, rt.Name)
 				sum, procs, err := idleMemory(b, rt, n, settle, work)
 				if err != nil {
 					return nil, err
@@ -79,17 +79,17 @@ func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work str
 	)
 	defer func() {
 		for _, id := range ids {
-			rt.forceDelete(id)
+			rt.ForceDelete(id)
 			os.Remove(filepath.Join(work, id+".pid"))
 		}
 	}()
 	for range n {
 		var pid int
-		err := rt.attempt(func() error {
-			id := rt.newID()
+		err := rt.Attempt(func() error {
+			id := rt.NewID()
 			ids = append(ids, id) // deleted at the end even if this attempt fails
 			pidFile := filepath.Join(work, id+".pid")
-			if _, err := rt.call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+			if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(pidFile)
@@ -97,7 +97,7 @@ func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work str
 				pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
 			}
 			if err != nil {
-				return fmt.Errorf("%s pid file: %w", rt.name, err)
+				return fmt.Errorf("%s pid file: %w", rt.Name, err)
 			}
 			return nil
 		})
@@ -112,7 +112,7 @@ func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work str
 		for _, p := range append([]int{pid}, descendants(pid)...) {
 			s, err := pss(p)
 			if err != nil {
-				return sum, 0, fmt.Errorf("%s: pid %d: %w", rt.name, p, err)
+				return sum, 0, fmt.Errorf("%s: pid %d: %w", rt.Name, p, err)
 			}
 			sum.add(s)
 			procs++

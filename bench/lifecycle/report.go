@@ -51,10 +51,10 @@ func (r *report) failures() {
 	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
 	fmt.Println()
 	for _, rt := range r.rts {
-		fmt.Printf("- %s: %d\n", rt.name, len(rt.fails))
+		fmt.Printf("- %s: %d\n", rt.Name, len(rt.Fails))
 		count := map[string]int{}
 		var order []string
-		for _, f := range rt.fails {
+		for _, f := range rt.Fails {
 			// Ids and temp paths differ per attempt and would split one cause into many.
 			f = idRE.ReplaceAllString(tmpRE.ReplaceAllString(f, "TMP"), "ID")
 			f = timeRE.ReplaceAllString(f, "")
@@ -77,9 +77,9 @@ func (r *report) machine() {
 	fmt.Println()
 	fmt.Printf("- machine: %d CPUs (nproc), host kernel %s, %s\n", runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339))
 	for _, rt := range r.rts {
-		out, _ := exec.Command(rt.bin, "--version").CombinedOutput()
+		out, _ := exec.Command(rt.Bin, "--version").CombinedOutput()
 		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
-		fmt.Printf("- %s: %s\n", rt.name, strings.TrimSuffix(v, ";"))
+		fmt.Printf("- %s: %s\n", rt.Name, strings.TrimSuffix(v, ";"))
 	}
 	fmt.Println("- bundle: busybox-static rootfs, `runc spec` config.json (terminal false), shared by all runtimes")
 	if r.note != "" {
@@ -94,7 +94,7 @@ func (r *report) latency() {
 	fmt.Println("|---|---|---|---|---|---|---|")
 	base := r.lat[0].times.median()
 	for _, l := range r.lat {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.rt.name, ms(l.times.median()), ms(l.times.pct(0.1)),
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", l.rt.Name, ms(l.times.median()), ms(l.times.pct(0.1)),
 			ms(l.times.pct(0.9)), ms(slices.Min(l.times)), ms(slices.Max(l.times)), ratio(base, l.times.median()))
 	}
 	verdict := "met"
@@ -113,7 +113,7 @@ func (r *report) phases() {
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, p := range r.ph {
 		c, s, e, d := p.create.median(), p.start.median(), p.exit.median(), p.delet.median()
-		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.rt.name, ms(c), ms(s), ms(e), ms(d), ms(c+e+d))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.rt.Name, ms(c), ms(s), ms(e), ms(d), ms(c+e+d))
 	}
 	fmt.Println()
 }
@@ -131,7 +131,7 @@ func (r *report) throughput() {
 		if !t.inOK || !t.outOK {
 			ok = fmt.Sprintf("NO (in %v, out %v)", t.inOK, t.outOK)
 		}
-		fmt.Printf("| %s | %.0f MB/s | %s | %.0f MB/s | %s | %s | %.2f×, %.2f× |\n", t.rt.name, medianF(t.in), ms(t.inT.median()),
+		fmt.Printf("| %s | %.0f MB/s | %s | %.0f MB/s | %s | %s | %.2f×, %.2f× |\n", t.rt.Name, medianF(t.in), ms(t.inT.median()),
 			medianF(t.out), ms(t.outT.median()), ok, in0/medianF(t.in), out0/medianF(t.out))
 	}
 	fmt.Println()
@@ -154,7 +154,7 @@ func (r *report) memory() {
 	}
 	for _, m := range r.mem {
 		v, n := m.median(), float64(m.n)
-		fmt.Printf("| %s | %d | %s | %s | %s / %s / %s | %d | %.1f× |\n", m.rt.name, m.n, mib(float64(v.total)),
+		fmt.Printf("| %s | %d | %s | %s | %s / %s / %s | %d | %.1f× |\n", m.rt.Name, m.n, mib(float64(v.total)),
 			mib(float64(v.total)/n), mib(float64(v.anon)/n), mib(float64(v.file)/n), mib(float64(v.shmem)/n),
 			m.procs, float64(base[m.n].total)/float64(v.total))
 	}

@@ -61,7 +61,7 @@ func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tp
 func series(rts []*ociRuntime, runs int, measure func(i int, rt *ociRuntime) error) error {
 	for range runs {
 		for i, rt := range rts {
-			if err := rt.attempt(func() error { return measure(i, rt) }); err != nil {
+			if err := rt.Attempt(func() error { return measure(i, rt) }); err != nil {
 				return err
 			}
 		}
@@ -114,11 +114,11 @@ func stdinRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error
 		return el, false, err
 	}
 	if werr != nil || rerr != nil {
-		return el, false, fmt.Errorf("%s stdin: write: %v, read: %v", rt.name, werr, rerr)
+		return el, false, fmt.Errorf("%s stdin: write: %v, read: %v", rt.Name, werr, rerr)
 	}
 	got := strings.TrimSpace(out.String())
 	if got != strconv.FormatInt(size, 10) {
-		fmt.Fprintf(os.Stderr, "%s stdin: wc -c counted %q, sent %d\n", rt.name, got, size)
+		fmt.Fprintf(os.Stderr, "%s stdin: wc -c counted %q, sent %d\n", rt.Name, got, size)
 		return el, false, nil
 	}
 	return el, true, nil
@@ -165,10 +165,10 @@ func stdoutRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, erro
 		return el, false, err
 	}
 	if c.err != nil {
-		return el, false, fmt.Errorf("%s stdout: %w", rt.name, c.err)
+		return el, false, fmt.Errorf("%s stdout: %w", rt.Name, c.err)
 	}
 	if c.n != size || c.nonzero != 0 {
-		fmt.Fprintf(os.Stderr, "%s stdout: got %d bytes (%d not zero), want %d zeros\n", rt.name, c.n, c.nonzero, size)
+		fmt.Fprintf(os.Stderr, "%s stdout: got %d bytes (%d not zero), want %d zeros\n", rt.Name, c.n, c.nonzero, size)
 		return el, false, nil
 	}
 	return el, true, nil

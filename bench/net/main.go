@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 type config struct {
@@ -52,21 +54,10 @@ func main1(c config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root")
 	}
-	note := ""
-	if strings.Contains(c.runtimes, "crun") && needPrivateNS() {
-		if os.Getenv(nsEnv) == "" {
-			status, err := reexecPrivate()
-			if err != nil {
-				return err
-			}
-			os.Exit(status)
-		}
-		if err := hideCgroup2(); err != nil {
-			return err
-		}
-		note = "The benchmark ran in a private mount namespace without the hybrid cgroup2 mount " +
-			hybridCgroup2 + " (crun 1.8 refuses hybrid cgroups with controllers in cgroup2): " +
-			"all runtimes saw cgroup v1 only."
+	// Environment variable marking the re-executed benchmark inside its own mount namespace.
+	note, err := benchrt.CrunNamespace(c.runtimes, "RUNUML_BENCH_NET_NS")
+	if err != nil {
+		return err
 	}
 	// An aborting UML guest would leave a core file of its whole memory.
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
@@ -89,7 +80,7 @@ func main1(c config) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, rt := range rts {
-				rt.cleanup()
+				rt.Cleanup()
 			}
 			for ns := range nss {
 				ns.remove()
@@ -108,7 +99,7 @@ func main1(c config) error {
 	}()
 
 	fmt.Fprintln(os.Stderr, "building runuml and tcpbench ...")
-	runuml, err := buildRunuml(filepath.Join(work, "bin"))
+	runuml, err := benchrt.BuildRunuml(filepath.Join(work, "bin"))
 	if err != nil {
 		return err
 	}
@@ -146,7 +137,7 @@ func main1(c config) error {
 			}
 		}
 	}
-	if len(rts) == 0 || rts[0].name != "runuml" {
+	if len(rts) == 0 || rts[0].Name != "runuml" {
 		return fmt.Errorf("-runtimes must start with runuml")
 	}
 	rep := report{cfg: c, note: note, rts: rts, load: []string{loadavg()}}
@@ -156,7 +147,7 @@ func main1(c config) error {
 	for round := range c.runs {
 		for i, rt := range rts {
 			res[i].rt = rt
-			err := rt.attempt(func() error {
+			err := rt.Attempt(func() error {
 				ns, err := newNetns(round*len(rts) + i)
 				mu.Lock()
 				nss[ns] = true
@@ -172,7 +163,7 @@ func main1(c config) error {
 					return err
 				}
 				res[i].in, res[i].out = append(res[i].in, in), append(res[i].out, out)
-				fmt.Fprintf(os.Stderr, "  %s: in %.2f Gbit/s, out %.2f Gbit/s\n", rt.name, in, out)
+				fmt.Fprintf(os.Stderr, "  %s: in %.2f Gbit/s, out %.2f Gbit/s\n", rt.Name, in, out)
 				return nil
 			})
 			if err != nil {

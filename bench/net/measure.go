@@ -31,22 +31,22 @@ func measure(b *bundle, rt *ociRuntime, ns *netns, d time.Duration, work string)
 		"-read", strconv.Itoa(serverRead)); err != nil {
 		return 0, 0, err
 	}
-	id := rt.newID()
+	id := rt.NewID()
 	pidFile := filepath.Join(work, id+".pid")
 	defer os.Remove(pidFile)
-	defer rt.forceDelete(id)
-	if _, err := rt.call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+	defer rt.ForceDelete(id)
+	if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
 		return 0, 0, err
 	}
 	addr := net.JoinHostPort(ns.guestIP, strconv.Itoa(serverPort))
 	if err := waitListening(addr, 30*time.Second); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", rt.name, err)
+		return 0, 0, fmt.Errorf("%s: %w", rt.Name, err)
 	}
 	if in, err = transfer(b, "send", addr, d); err != nil {
-		return 0, 0, fmt.Errorf("%s: host → container: %w", rt.name, err)
+		return 0, 0, fmt.Errorf("%s: host → container: %w", rt.Name, err)
 	}
 	if out, err = transfer(b, "recv", addr, d); err != nil {
-		return 0, 0, fmt.Errorf("%s: container → host: %w", rt.name, err)
+		return 0, 0, fmt.Errorf("%s: container → host: %w", rt.Name, err)
 	}
 	return in, out, nil
 }

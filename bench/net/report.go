@@ -32,13 +32,13 @@ func (r *report) print() {
 		unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339), r.load[0], r.load[len(r.load)-1])
 	seen := map[string]bool{}
 	for _, rt := range r.rts {
-		if seen[rt.bin] {
+		if seen[rt.Bin] {
 			continue
 		}
-		seen[rt.bin] = true
-		out, _ := exec.Command(rt.bin, "--version").CombinedOutput()
+		seen[rt.Bin] = true
+		out, _ := exec.Command(rt.Bin, "--version").CombinedOutput()
 		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
-		fmt.Printf("- %s: %s\n", rt.name, strings.TrimSuffix(v, ";"))
+		fmt.Printf("- %s: %s\n", rt.Name, strings.TrimSuffix(v, ";"))
 	}
 	fmt.Println("- network: a namespace from `ip netns add` per container, a veth pair to the host, " +
 		"named in config.json; runuml hands the namespace's eth0 to its guest (netplug)")
@@ -54,7 +54,7 @@ func (r *report) print() {
 	fmt.Println("|---|---|---|---|---|---|")
 	var base *result
 	for i := range r.res {
-		if r.res[i].rt.name == "runc" {
+		if r.res[i].rt.Name == "runc" {
 			base = &r.res[i]
 		}
 	}
@@ -63,7 +63,7 @@ func (r *report) print() {
 		if base != nil {
 			rel = fmt.Sprintf("%.2f×, %.2f×", median(res.in)/median(base.in), median(res.out)/median(base.out))
 		}
-		fmt.Printf("| %s | %.2f | %.2f–%.2f | %.2f | %.2f–%.2f | %s |\n", res.rt.name, median(res.in), slices.Min(res.in),
+		fmt.Printf("| %s | %.2f | %.2f–%.2f | %.2f | %.2f–%.2f | %s |\n", res.rt.Name, median(res.in), slices.Min(res.in),
 			slices.Max(res.in), median(res.out), slices.Min(res.out), slices.Max(res.out), rel)
 	}
 	in, out := median(r.res[0].in), median(r.res[0].out)
@@ -75,8 +75,8 @@ func (r *report) print() {
 	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
 	fmt.Println()
 	for _, rt := range r.rts {
-		fmt.Printf("- %s: %d\n", rt.name, len(rt.fails))
-		for _, f := range rt.fails {
+		fmt.Printf("- %s: %d\n", rt.Name, len(rt.Fails))
+		for _, f := range rt.Fails {
 			fmt.Printf("  - `%s`\n", strings.ReplaceAll(f, "`", "'"))
 		}
 	}
