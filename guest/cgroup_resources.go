@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -81,7 +82,11 @@ func hostResources(r *specs.LinuxResources, guestMiB int, create bool) (*specs.L
 		out.Memory = mem
 	}
 	if c := r.CPU; c != nil {
-		out.CPU = &specs.LinuxCPU{Shares: c.Shares, Quota: c.Quota, Period: c.Period, Cpus: c.Cpus, Mems: c.Mems}
+		// A share, quota or period of 0 means "unchanged", as runc has it: dockerd sends every
+		// field on `docker update` (--memory alone comes with all three at 0), and a 0 written
+		// to the group would be refused (period) or clamp the shares to 2.
+		out.CPU = &specs.LinuxCPU{Shares: nonZero(c.Shares), Quota: nonZero(c.Quota), Period: nonZero(c.Period),
+			Cpus: c.Cpus, Mems: c.Mems}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil && *p.Limit != 0 {
 		limit := int64(-1)
@@ -94,6 +99,14 @@ func hostResources(r *specs.LinuxResources, guestMiB int, create bool) (*specs.L
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// nonZero is p, or nil when it points at 0.
+func nonZero[T int64 | uint64](p *T) *T {
+	if p == nil || *p == 0 {
+		return nil
+	}
+	return p
+}
 
 // Update applies r, the resources of a `runc update`, to the guest's host groups: what r
 // sets changes, the rest stays. A memory limit below the guest's RAM is refused; a larger
@@ -112,7 +125,7 @@ func (c *Cgroups) Update(r *specs.LinuxResources) error {
 			return fmt.Errorf("cgroup %s: %w", c.Path, err)
 		}
 		// cgroup1 leaves pids.max alone for "no limit".
-		if res.Pids != nil && *res.Pids.Limit < 0 && c.has(cgroup1.Pids) {
+		if res.Pids != nil && *res.Pids.Limit < 0 && slices.Contains(c.V1, cgroup1.Pids) {
 			if err := os.WriteFile(filepath.Join(cgroupMount, "pids", c.Path, "pids.max"), []byte("max"), 0); err != nil {
 				return err
 			}
@@ -128,13 +141,4 @@ func (c *Cgroups) Update(r *specs.LinuxResources) error {
 		}
 	}
 	return nil
-}
-
-func (c *Cgroups) has(n cgroup1.Name) bool {
-	for _, h := range c.V1 {
-		if h == n {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,7 +142,7 @@ func (c *Cgroups) OOMs() <-chan struct{} {
 				}
 			}
 		}()
-	case c.has(cgroup1.Memory):
+	case slices.Contains(c.V1, cgroup1.Memory):
 		cg, err := cgroup1.Load(cgroup1.StaticPath(c.Path), cgroup1.WithHierarchy(c.v1Hierarchy))
 		var fd uintptr
 		if err == nil {

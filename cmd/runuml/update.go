@@ -51,7 +51,7 @@ var updateCommand = &cli.Command{
 			if err := json.NewDecoder(f).Decode(r); err != nil {
 				return fmt.Errorf("update: --resources: %w", err)
 			}
-			return container.Update(options(c), id, zeroIsUnset(r))
+			return container.Update(options(c), id, r)
 		}
 		for _, name := range updateIgnored {
 			if c.IsSet(name) {
@@ -85,26 +85,8 @@ var updateCommand = &cli.Command{
 			n := c.Int64("pids-limit")
 			r.Pids.Limit = &n
 		}
-		return container.Update(options(c), id, zeroIsUnset(r))
+		return container.Update(options(c), id, r)
 	},
-}
-
-// zeroIsUnset drops CPU shares, period and quota of 0, which mean "unchanged" to runc: dockerd
-// sends every field on `docker update` (--memory alone comes with all three at 0), and a 0
-// written to the group would be refused (period) or clamp the shares to 2.
-func zeroIsUnset(r *specs.LinuxResources) *specs.LinuxResources {
-	if c := r.CPU; c != nil {
-		if c.Shares != nil && *c.Shares == 0 {
-			c.Shares = nil
-		}
-		if c.Period != nil && *c.Period == 0 {
-			c.Period = nil
-		}
-		if c.Quota != nil && *c.Quota == 0 {
-			c.Quota = nil
-		}
-	}
-	return r
 }
 
 func ignoredFlags(names []string) []cli.Flag {
