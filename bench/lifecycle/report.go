@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // report collects every part's results and prints them as markdown.
@@ -125,14 +127,14 @@ func (r *report) throughput() {
 	fmt.Println()
 	fmt.Println("| runtime | stdin → `wc -c` | wall | stdout `head -c` → host | wall | bytes right | runuml / this (in, out) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	in0, out0 := medianF(r.tp[0].in), medianF(r.tp[0].out)
+	in0, out0 := benchrt.Median(r.tp[0].in), benchrt.Median(r.tp[0].out)
 	for _, t := range r.tp {
 		ok := "yes"
 		if !t.inOK || !t.outOK {
 			ok = fmt.Sprintf("NO (in %v, out %v)", t.inOK, t.outOK)
 		}
-		fmt.Printf("| %s | %.0f MB/s | %s | %.0f MB/s | %s | %s | %.2f×, %.2f× |\n", t.rt.Name, medianF(t.in), ms(t.inT.median()),
-			medianF(t.out), ms(t.outT.median()), ok, in0/medianF(t.in), out0/medianF(t.out))
+		fmt.Printf("| %s | %.0f MB/s | %s | %.0f MB/s | %s | %s | %.2f×, %.2f× |\n", t.rt.Name, benchrt.Median(t.in), ms(t.inT.median()),
+			benchrt.Median(t.out), ms(t.outT.median()), ok, in0/benchrt.Median(t.in), out0/benchrt.Median(t.out))
 	}
 	fmt.Println()
 }
@@ -181,24 +183,4 @@ func ratio(a, b time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
-}
-
-func medianF(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
-func medianI(v []int) int {
-	f := make([]float64, len(v))
-	for i, x := range v {
-		f[i] = float64(x)
-	}
-	return int(medianF(f))
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // target is the goal for runuml, Gbit/s each way.
@@ -61,12 +63,12 @@ func (r *report) print() {
 	for _, res := range r.res {
 		rel := "-"
 		if base != nil {
-			rel = fmt.Sprintf("%.2f×, %.2f×", median(res.in)/median(base.in), median(res.out)/median(base.out))
+			rel = fmt.Sprintf("%.2f×, %.2f×", benchrt.Median(res.in)/benchrt.Median(base.in), benchrt.Median(res.out)/benchrt.Median(base.out))
 		}
-		fmt.Printf("| %s | %.2f | %.2f–%.2f | %.2f | %.2f–%.2f | %s |\n", res.rt.Name, median(res.in), slices.Min(res.in),
-			slices.Max(res.in), median(res.out), slices.Min(res.out), slices.Max(res.out), rel)
+		fmt.Printf("| %s | %.2f | %.2f–%.2f | %.2f | %.2f–%.2f | %s |\n", res.rt.Name, benchrt.Median(res.in), slices.Min(res.in),
+			slices.Max(res.in), benchrt.Median(res.out), slices.Min(res.out), slices.Max(res.out), rel)
 	}
-	in, out := median(r.res[0].in), median(r.res[0].out)
+	in, out := benchrt.Median(r.res[0].in), benchrt.Median(r.res[0].out)
 	verdict := "met"
 	if in < target || out < target {
 		verdict = "NOT met"
@@ -81,16 +83,4 @@ func (r *report) print() {
 		}
 	}
 	fmt.Println()
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
 }
