@@ -37,7 +37,7 @@ const (
 )
 
 // v1Controllers are the v1 hierarchies a guest gets a group in, when the host has them.
-var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Pids, cgroup1.Cpuset}
+var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Pids, cgroup1.Cpuset, cgroup1.Devices}
 
 // v2Controllers are the controllers a guest's group has on a cgroup v2 host.
 var v2Controllers = []string{"cpu", "cpuset", "memory", "pids"}
@@ -166,6 +166,8 @@ func (c *Cgroups) v1Hierarchy() ([]cgroup1.Subsystem, error) {
 			out = append(out, cgroup1.NewPids(cgroupMount))
 		case cgroup1.Cpuset:
 			out = append(out, cgroup1.NewCpuset(cgroupMount))
+		case cgroup1.Devices:
+			out = append(out, cgroup1.NewDevices(cgroupMount))
 		}
 	}
 	return out, nil

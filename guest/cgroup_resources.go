@@ -36,8 +36,9 @@ const PidsHeadroom = 16
 // for a guest of guestMiB of RAM. The memory limit becomes the limit plus MemoryHeadroomMiB,
 // and a limit below the guest's RAM is refused: a booted guest cannot shrink. At create the
 // limit is never below the guest's RAM plus headroom, set or not. The pids limit gets
-// PidsHeadroom; the CPU settings apply as they are. The rest (devices, block I/O, hugetlb,
-// network, kernel memory) means nothing on the host side of a guest and is left out.
+// PidsHeadroom; the CPU settings apply as they are. The device rules apply as they are, with
+// hostDevices after them. The rest (block I/O, hugetlb, network, kernel memory) means
+// nothing on the host side of a guest and is left out.
 func hostResources(r *specs.LinuxResources, guestMiB int, create bool) (*specs.LinuxResources, error) {
 	if r == nil {
 		r = &specs.LinuxResources{}
@@ -95,7 +96,20 @@ func hostResources(r *specs.LinuxResources, guestMiB int, create bool) (*specs.L
 		}
 		out.Pids = &specs.LinuxPids{Limit: &limit}
 	}
+	if len(r.Devices) > 0 {
+		out.Devices = append(slices.Clone(r.Devices), hostDevices...)
+	}
 	return out, nil
+}
+
+// hostDevices are the host devices the UML kernel process and the monitor open themselves,
+// allowed whatever the container's rules say. On the host the rules bind only those two
+// processes: no host device node reaches the guest (its binds are nodev), so the container's
+// devices are the guest kernel's, where the agent applies the same rules again.
+var hostDevices = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}, // /dev/null: the kernel's "null" channel
+	{Allow: true, Type: "c", Major: ptr(int64(5)), Minor: ptr(int64(2)), Access: "rwm"}, // /dev/ptmx: the monitor's host pty
+	{Allow: true, Type: "c", Major: ptr(int64(136)), Access: "rwm"},                     // /dev/pts/*
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -108,16 +108,32 @@ const forgedExit = `\014\0\0\0\0\0\0\0\014{"status":0}`
 // (/dev/ttyS1, made with mknod) to forge frames or flood it, and the console too.
 func TestEscapeControlLine(t *testing.T) {
 	requireGuests(t)
-	// With docker's default capabilities (CAP_MKNOD, not CAP_SYS_ADMIN) the line cannot be
-	// opened (the agent holds it exclusive), so a forged Exit never reaches the monitor.
-	t.Run("forge as docker's default", func(t *testing.T) {
-		e := newEnv(t)
-		res := e.run("forge", e.newBundle([]string{"sh", "-c", "mknod /dev/ttyS1 c 4 65 && printf '" + forgedExit +
-			"' > /dev/ttyS1 && echo forged; echo done; exit 7"}, dockerDefault), nil)
-		if string(res.stdout) != "done\n" || res.status != 7 || !strings.Contains(string(res.stderr), "busy") {
-			t.Errorf("forged Exit: stdout %q, stderr %q, status %d; want %q, busy, 7", res.stdout, res.stderr, res.status, "done\n")
-		}
-	})
+	// With docker's default capabilities and device rules the line cannot be opened (its
+	// device is not among the allowed ones); with a rule that allows it (docker's
+	// --device-cgroup-rule) it still cannot (the agent holds it exclusive, and opening it
+	// exclusively again needs CAP_SYS_ADMIN): a forged Exit never reaches the monitor.
+	forge := "mknod /dev/ttyS1 c 4 65 && printf '" + forgedExit + "' > /dev/ttyS1 && echo forged; echo done; exit 7"
+	ttyRule := func(s *specs.Spec) {
+		dockerDefault(s)
+		major := int64(4)
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+			specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Access: "rwm"})
+	}
+	for _, tc := range []struct {
+		name, why string
+		edit      func(*specs.Spec)
+	}{
+		{"forge as docker's default", "Operation not permitted", dockerDefault},
+		{"forge with the tty's device allowed", "busy", ttyRule},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			res := e.run("forge", e.newBundle([]string{"sh", "-c", forge}, tc.edit), nil)
+			if string(res.stdout) != "done\n" || res.status != 7 || !strings.Contains(string(res.stderr), tc.why) {
+				t.Errorf("forged Exit: stdout %q, stderr %q, status %d; want %q, %q, 7", res.stdout, res.stderr, res.status, "done\n", tc.why)
+			}
+		})
+	}
 	// A privileged container passes the exclusive lock; its garbage breaks the line. The
 	// monitor survives, stops trusting the line and, once the guest is gone, reports 255,
 	// the status of a guest that did not report one.

@@ -52,6 +52,9 @@ func pidsLimit(spec *specs.Spec) (string, bool) {
 // placed it), so the container sees its group as "/" and its cgroup mount shows only that
 // group. A guest kernel without cgroup2 fails only a spec that asks for a pids limit.
 func joinContainerCgroup(spec *specs.Spec) error {
+	if err := joinDevicesCgroup(spec); err != nil {
+		return err
+	}
 	limit, limited := pidsLimit(spec)
 	err := makeContainerCgroup(limit)
 	if err != nil {
@@ -100,40 +103,70 @@ func writeCgroup(dir, file, value string) error {
 	return nil
 }
 
-// cgroupProcs is the container group's cgroup.procs, opened by the agent before it joins the
-// container's cgroup namespace: the kernel checks a move against the namespace of the opener,
-// and the agent's own group lies outside the container's.
-type cgroupProcs struct{ f *os.File }
+// cgroupProcs are the container groups' cgroup.procs (pids in cgroup2, devices in v1),
+// opened by the agent before it joins the container's cgroup namespace: the kernel checks a
+// move against the namespace of the opener, and the agent's own group lies outside the
+// container's.
+type cgroupProcs struct{ files []*os.File }
 
-// openContainerCgroup opens the container group for adding exec'd processes; nil (and no
-// error) when the container has none (a guest kernel without cgroup2, or no stage 2 yet).
+// openContainerCgroup opens the container's groups for adding exec'd processes; nil (and no
+// error) when the container has none (a guest kernel without cgroups, or no stage 2 yet).
 func openContainerCgroup() (*cgroupProcs, error) {
-	if err := mountCgroup(); err != nil {
+	c := &cgroupProcs{}
+	if mountCgroup() == nil {
+		if err := c.open(containerCgroup); err != nil {
+			return nil, err
+		}
+	}
+	// The stage-2 child made devicesRoot (on the devtmpfs the agent shares) if the container
+	// has device rules; it mounted the hierarchy in its own mount namespace, not the agent's.
+	if _, err := os.Stat(devicesRoot); err == nil {
+		err := mountDevices()
+		if err == nil {
+			err = c.open(containerDevices)
+		}
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	if len(c.files) == 0 {
 		return nil, nil
 	}
-	f, err := os.OpenFile(containerCgroup+"/cgroup.procs", os.O_WRONLY, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container cgroup: %w", err)
-	}
-	return &cgroupProcs{f: f}, nil
+	return c, nil
 }
 
-// add moves process pid into the container's group, so it counts against its pids limit.
+// open adds dir's cgroup.procs, if the group exists.
+func (c *cgroupProcs) open(dir string) error {
+	f, err := os.OpenFile(dir+"/cgroup.procs", os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container cgroup: %w", err)
+	}
+	c.files = append(c.files, f)
+	return nil
+}
+
+// add moves process pid into the container's groups, so it counts against its pids limit
+// and is bound by its device rules.
 func (c *cgroupProcs) add(pid int) error {
 	if c == nil {
 		return nil
 	}
-	if _, err := c.f.WriteString(strconv.Itoa(pid)); err != nil {
-		return fmt.Errorf("move process %d into the container cgroup: %w", pid, err)
+	for _, f := range c.files {
+		if _, err := f.WriteString(strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("move process %d into the container cgroup %s: %w", pid, f.Name(), err)
+		}
 	}
 	return nil
 }
 
 func (c *cgroupProcs) close() {
 	if c != nil {
-		c.f.Close()
+		for _, f := range c.files {
+			f.Close()
+		}
 	}
 }

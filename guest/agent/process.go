@@ -40,6 +40,13 @@ const (
 // createContainer starts the stage-2 child in the container's namespaces and waits until it
 // is ready to exec the container's process.
 func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
+	if deviceRules(spec) != nil {
+		// Here, in the guest's first cgroup namespace: a v1 hierarchy cannot be made in
+		// another, and the child starts in a new one.
+		if err := mountDevices(); err != nil {
+			return nil, err
+		}
+	}
 	return newProcess(w, 0, []string{"runuml-init", stage2Arg}, cloneFlags(spec), nil, spec.Process.Terminal)
 }
 
