@@ -62,16 +62,55 @@ func cgroupName(store oci.Store, id string) string {
 	return fmt.Sprintf("%s-%08x", id, h.Sum32())
 }
 
-// cgroupPath returns the path of the guest's groups: the spec's cgroupsPath if it is a
-// plain path (a relative one is taken from the hierarchy's root; systemd's "slice:prefix:name"
-// form is not supported and falls back), else runuml/ID-HASH.
+// cgroupPath returns the path of the guest's groups: the spec's cgroupsPath (a relative one
+// is taken from the hierarchy's root; systemd's "slice:prefix:name" form, which docker and
+// containerd send with --systemd-cgroup, becomes the path systemd would give that scope),
+// else runuml/ID-HASH.
 func cgroupPath(store oci.Store, id string, spec *specs.Spec) string {
 	if spec != nil && spec.Linux != nil {
-		if p := spec.Linux.CgroupsPath; p != "" && !strings.Contains(p, ":") {
+		if p := spec.Linux.CgroupsPath; p != "" {
+			if slice, prefix, name, ok := systemdPath(p); ok {
+				return systemdCgroupPath(slice, prefix, name)
+			}
 			return filepath.Join("/", p)
 		}
 	}
 	return "/runuml/" + cgroupName(store, id)
+}
+
+// systemdPath splits cgroupsPath p of systemd's form "slice:prefix:name".
+func systemdPath(p string) (slice, prefix, name string, ok bool) {
+	parts := strings.Split(p, ":")
+	if len(parts) != 3 || parts[2] == "" || strings.Contains(p, "/") {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// systemdCgroupPath is where systemd puts unit prefix-name.scope of slice (default
+// system.slice): each dash of a slice's name is a level, "a-b.slice" lives in
+// /a.slice/a-b.slice. A name that is itself a slice is used as it is, as runc does. The
+// groups are made directly in the hierarchies, not through systemd's D-Bus API: runuml's
+// host groups hold the UML process, which systemd need not manage.
+func systemdCgroupPath(slice, prefix, name string) string {
+	if slice == "" {
+		slice = "system.slice"
+	}
+	dir := "/"
+	if slice != "-.slice" {
+		parts := strings.Split(strings.TrimSuffix(slice, ".slice"), "-")
+		for i := range parts {
+			dir = filepath.Join(dir, strings.Join(parts[:i+1], "-")+".slice")
+		}
+	}
+	unit := name
+	if !strings.HasSuffix(name, ".slice") {
+		if prefix != "" {
+			unit = prefix + "-" + name
+		}
+		unit += ".scope"
+	}
+	return filepath.Join(dir, unit)
 }
 
 // hostLayout returns what this host has: the v1 hierarchies among v1Controllers, and the

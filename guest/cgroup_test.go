@@ -87,7 +87,11 @@ func TestCgroupPath(t *testing.T) {
 		{"", "/runuml/c1-"},
 		{"/default/c1", "/default/c1"},
 		{"kubepods/c1", "/kubepods/c1"},
-		{"system.slice:docker:c1", "/runuml/c1-"}, // systemd's form: not supported, the default
+		{"system.slice:docker:c1", "/system.slice/docker-c1.scope"},
+		{":cri-containerd:c1", "/system.slice/cri-containerd-c1.scope"},
+		{"kubepods-besteffort-pod12.slice:cri-containerd:c1", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-c1.scope"},
+		{"user.slice::c1", "/user.slice/c1.scope"},
+		{"system.slice:docker:my.slice", "/system.slice/my.slice"},
 	} {
 		spec := &specs.Spec{Linux: &specs.Linux{CgroupsPath: tc.cgroupsPath}}
 		if got := cgroupPath(store, "c1", spec); !strings.HasPrefix(got, tc.want) {

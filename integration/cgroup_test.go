@@ -181,3 +181,40 @@ func TestEventsAndUpdate(t *testing.T) {
 		t.Errorf("delete: %v", err)
 	}
 }
+
+// TestSystemdCgroupsPath creates a container as containerd does with the systemd cgroup
+// driver (--systemd-cgroup, cgroupsPath "slice:prefix:name"): its host groups are where
+// systemd puts that scope, with the limits, and go with the container.
+func TestSystemdCgroupsPath(t *testing.T) {
+	e := newEnv(t)
+	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.procs"); err != nil {
+		t.Skip("no cgroup v1 memory hierarchy on this host")
+	}
+	e.rc.SystemdCgroup = true
+	id := "sd" + e.cgroupSuffix()[1:]
+	limit := int64(128 << 20)
+	bundle := e.newBundle([]string{"sleep", "100"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "runuml_test-it.slice:cri-containerd:" + id
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+	})
+	c := e.create(id, bundle)
+	e.start(c)
+	dir := "/sys/fs/cgroup/memory/runuml_test.slice/runuml_test-it.slice/cri-containerd-" + id + ".scope"
+	data, err := os.ReadFile(filepath.Join(dir, "memory.limit_in_bytes"))
+	if want := fmt.Sprint(limit + guest.MemoryHeadroomMiB<<20); err != nil || strings.TrimSpace(string(data)) != want {
+		t.Errorf("%s: memory.limit_in_bytes %q (%v), want %s", dir, data, err, want)
+	}
+	e.killAndDelete(c, 137)
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s left after delete", dir)
+	}
+	// The slices are the caller's, as systemd's are: remove the test's own.
+	for _, pattern := range []string{"/sys/fs/cgroup/*/runuml_test.slice/*.slice", "/sys/fs/cgroup/*/runuml_test.slice"} {
+		dirs, _ := filepath.Glob(pattern)
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("remove the test's slice: %v", err)
+			}
+		}
+	}
+}

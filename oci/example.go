@@ -72,7 +72,7 @@ func Features() *features.Features {
 			Apparmor: &features.Apparmor{Enabled: &no},
 			Selinux:  &features.Selinux{Enabled: &no},
 			// The guest's host processes are limited and accounted in host cgroups.
-			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &no},
+			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &no},
 		},
 		Annotations: map[string]string{
 			"org.runuml.kernel": "guest kernel binary",

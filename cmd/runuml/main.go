@@ -31,7 +31,7 @@ func main() {
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.StringFlag{Name: "kernel", EnvVars: []string{guest.KernelEnv}, Usage: "guest kernel (default: " + guest.DefaultKernel + ")"},
 			// Accepted because runc's callers send them; they mean nothing for a UML guest yet.
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "cgroupsPath may be systemd's slice:prefix:name (accepted either way)"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
 			&cli.StringFlag{Name: "criu", Hidden: true},
 		},
