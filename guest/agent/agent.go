@@ -41,6 +41,7 @@ type agent struct {
 	w     *proto.Writer
 	dns   *dnsRelay // nil without a network device
 	init  *process
+	spec  *specs.Spec // the container's
 	mu    sync.Mutex
 	procs map[uint32]*process // exec'd processes by id
 	// starting is held from the Start frame until Started (or Fail) is sent, so a process
@@ -78,6 +79,7 @@ func serve() error {
 		a.dns, err = startDNSRelay(a.w)
 	}
 	if err == nil {
+		a.spec = spec
 		a.init, err = createContainer(a.w, spec)
 	}
 	if err != nil {
@@ -215,7 +217,7 @@ func (a *agent) exec(f proto.Frame) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		var p *process
-		p, err = execProcess(a.w, a.init, f.Proc, m.Process)
+		p, err = execProcess(a.w, a.init, a.spec, f.Proc, m.Process)
 		if err == nil {
 			a.procs[f.Proc] = p
 			a.w.Send(proto.Started, f.Proc, nil)

@@ -46,25 +46,33 @@ func pidsLimit(spec *specs.Spec) (string, bool) {
 	return strconv.FormatInt(*spec.Linux.Resources.Pids.Limit, 10), true
 }
 
-// joinContainerCgroup runs in the stage-2 child, before the mounts: it makes the container's
-// group with the spec's pids limit and moves itself into it. With a cgroup namespace in the
-// spec it then unshares a new one, rooted at that group (as runc's init does after its parent
-// placed it), so the container sees its group as "/" and its cgroup mount shows only that
-// group. A guest kernel without cgroup2 fails only a spec that asks for a pids limit.
-func joinContainerCgroup(spec *specs.Spec) error {
+// prepareContainerCgroup runs in the agent before the stage-2 child starts: it makes the
+// container's group with the spec's pids limit and opens it, for the agent to move the child
+// in (a child in a user namespace of its own may not write the guest's cgroup files). A guest
+// kernel without cgroup2 fails only a spec that asks for a pids limit; it returns nil then.
+func prepareContainerCgroup(spec *specs.Spec) (*cgroupProcs, error) {
 	limit, limited := pidsLimit(spec)
 	err := makeContainerCgroup(limit)
 	if err != nil {
 		if limited {
-			return fmt.Errorf("pids limit %s in the guest: %w", limit, err)
+			return nil, fmt.Errorf("pids limit %s in the guest: %w", limit, err)
 		}
+		return nil, nil
+	}
+	return openContainerCgroup()
+}
+
+// enterCgroupNamespace runs in the stage-2 child once the agent placed it in the container's
+// group: with a cgroup namespace in the spec it unshares a new one, rooted at that group (as
+// runc's init does after its parent placed it), so the container sees its group as "/" and
+// its cgroup mount shows only that group.
+func enterCgroupNamespace(spec *specs.Spec) error {
+	if !hasNamespace(spec, specs.CgroupNamespace) {
 		return nil
 	}
-	if hasNamespace(spec, specs.CgroupNamespace) {
-		// The caller's thread is the one that execs, so the new namespace is the process's.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
-		}
+	// The caller's thread is the one that execs, so the new namespace is the process's.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
 	return nil
 }
@@ -79,10 +87,7 @@ func makeContainerCgroup(limit string) error {
 	if err := os.Mkdir(containerCgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	if err := writeCgroup(containerCgroup, "pids.max", limit); err != nil {
-		return err
-	}
-	return writeCgroup(containerCgroup, "cgroup.procs", "0")
+	return writeCgroup(containerCgroup, "pids.max", limit)
 }
 
 func writeCgroup(dir, file, value string) error {
