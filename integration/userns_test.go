@@ -34,8 +34,12 @@ func TestUserNamespace(t *testing.T) {
 	script := `cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; stat -c 'mnt %u:%g' /mnt
 stat -c 'busybox %u:%g' /bin/busybox
 echo hi > /mnt/f && stat -c 'f %u:%g' /mnt/f
+echo again >> /mnt/f && echo appended
 mkdir /mnt/d && stat -c 'd %u:%g' /mnt/d
 touch /root/x 2>/dev/null || echo 'rootfs not writable'
+[ -e /sys/kernel ] && echo 'sysfs'
+[ -e /sys/fs/cgroup/pids.max ] && [ ! -e /sys/fs/cgroup/container ] && echo 'own cgroup'
+echo null > /dev/null && stat -c 'null %t:%T' /dev/null
 echo done; exec sleep 100`
 	b := e.newBundle([]string{"sh", "-c", script}, userns, func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: data,
@@ -47,8 +51,10 @@ echo done; exec sleep 100`
 		t.Fatalf("no output: %q, stderr %q, log %s", c.stdout.String(), c.stderr.String(), e.lastLogError())
 	}
 	lines := strings.Split(strings.TrimSuffix(c.stdout.String(), "\n"), "\n")
+	// The rootfs is host root's, which the namespace does not map: nobody's. What the
+	// container makes in the volume is its root's (guest kernel patch 0009).
 	want := []string{"0 1000 65536", "0 1000 65536", "0", "0", "mnt 0:0", "busybox 65534:65534",
-		"f 65534:65534", "d 65534:65534", "rootfs not writable", "done"}
+		"f 0:0", "appended", "d 0:0", "rootfs not writable", "sysfs", "own cgroup", "null 1:3", "done"}
 	if len(lines) != len(want) {
 		t.Fatalf("container output %q, want %d lines like %q", lines, len(want), want)
 	}
@@ -57,16 +63,17 @@ echo done; exec sleep 100`
 			t.Errorf("container line %d: %q, want %q", i, got, w)
 		}
 	}
-	// What the host sees: hostfs creates every file as the UML process, host root, whatever
-	// guest uid asks (see README, User namespaces).
+	// What the host sees: the mapped ids.
 	for _, name := range []string{"f", "d"} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		if err != nil {
 			t.Errorf("the container's %s: %v", name, err)
 			continue
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-		t.Logf("host owner of the container's %s: %d:%d", name, st.Uid, st.Gid)
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("the container's %s is %d:%d on the host, want 1000:1000 (is the guest kernel built with patch 0009? make kernel)",
+				name, st.Uid, st.Gid)
+		}
 	}
 
 	p := execProc("sh", "-c", `cat /proc/self/uid_map; id -u; [ "$(readlink /proc/self/ns/user)" = "$(readlink /proc/1/ns/user)" ] && echo same; echo hi > /mnt/g && echo wrote`)
