@@ -56,7 +56,7 @@ echo done; exec sleep 100`
 	want := []string{"0 1000 65536", "0 1000 65536", "0", "0", "mnt 0:0", "busybox 65534:65534",
 		"f 0:0", "appended", "d 0:0", "rootfs not writable", "sysfs", "own cgroup", "null 1:3", "done"}
 	if len(lines) != len(want) {
-		t.Fatalf("container output %q, want %d lines like %q", lines, len(want), want)
+		t.Fatalf("container output %q, want %d lines like %q (the guest kernel needs patch 0009: make kernel)", lines, len(want), want)
 	}
 	for i, w := range want {
 		if got := strings.Join(strings.Fields(lines[i]), " "); got != w {
