@@ -93,3 +93,20 @@ echo done; exec sleep 100`
 		t.Error(err)
 	}
 }
+
+// TestUserNamespaceCgroupNamespace runs a container with a user and a cgroup namespace, as
+// runuml spec writes one plus mappings: its cgroup mount (a bind of its own group, since the
+// kernel refuses cgroup2 there) and /proc/self/cgroup show its group as the root.
+func TestUserNamespaceCgroupNamespace(t *testing.T) {
+	e := newEnv(t)
+	b := e.newBundle([]string{"sh", "-c", `cat /proc/self/cgroup; cat /sys/fs/cgroup/pids.max; [ -e /sys/fs/cgroup/container ] || echo own; id -u`},
+		userns, func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+			limit := int64(50)
+			s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+		})
+	res := e.run("unscg", b, nil)
+	if want := "0::/\n50\nown\n0\n"; string(res.stdout) != want || res.status != 0 {
+		t.Errorf("stdout %q, stderr %q, status %d; want %q", res.stdout, res.stderr, res.status, want)
+	}
+}

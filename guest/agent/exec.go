@@ -24,22 +24,19 @@ const execArg = "__exec"
 // process cannot setns into a mount namespace.
 var execNamespaces = []string{"ipc", "uts", "cgroup", "pid"}
 
-// execProcess runs process p in the container of init (whose spec is spec) as process id, and
-// starts it. The container's spec goes to the exec'd process after p (its seccomp profile
-// applies; it cannot read config.json in a user namespace). In a container with a user
-// namespace the child is the joiner (userns.go), which enters it and execs runuml-init.
-func execProcess(w *proto.Writer, init *process, spec *specs.Spec, id uint32, p *specs.Process) (*process, error) {
+// execProcess runs process p in the container of init (whose spec is spec, specLine as one
+// line of JSON) as process id, and starts it. The container's spec goes to the exec'd process
+// after p (its seccomp profile applies; it cannot read config.json in a user namespace). In a
+// container with a user namespace the child is the joiner (userns.go), which enters it and
+// execs runuml-init.
+func execProcess(w *proto.Writer, init *process, spec *specs.Spec, specLine []byte, id uint32, p *specs.Process) (*process, error) {
 	procJSON, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
 	initPid := strconv.Itoa(init.pid)
 	s := spawn{path: "/proc/self/exe", args: []string{"runuml-init", execArg, initPid},
-		input: append(append(procJSON, '\n'), specJSON...)}
+		input: append(append(procJSON, '\n'), specLine...)}
 	if userNamespace(spec) {
 		joiner, err := joinerPath()
 		if err != nil {

@@ -82,10 +82,10 @@ func mountOne(rootfs string, m specs.Mount) error {
 			typ, source, data = "cgroup2", "cgroup2", ""
 		}
 		err := unix.Mount(source, dest, typ, flags, data)
-		if errors.Is(err, unix.EPERM) && (typ == "sysfs" || typ == "cgroup2") {
+		if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) && (typ == "sysfs" || typ == "cgroup2") {
 			// In a user namespace that does not own the guest's network namespace (or, for
-			// cgroup2, its cgroup namespace) the kernel refuses these: bind the guest's own
-			// instead, as runc does.
+			// cgroup2, its cgroup namespace: EPERM, or EBUSY with one) the kernel refuses
+			// these: bind the guest's own instead, as runc does.
 			err = bindInstead(map[string]string{"sysfs": "/sys", "cgroup2": containerCgroupDir()}[typ], dest, flags)
 		}
 		if err != nil {

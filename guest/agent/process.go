@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -42,11 +41,7 @@ const (
 // is ready to exec the container's process. The agent places the child in the container's
 // cgroup and sets its OOM score before the child reads the spec (as the first line on the
 // socketpair): a child in a user namespace of its own could do neither.
-func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
-	input, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
+func createContainer(w *proto.Writer, spec *specs.Spec, specLine []byte) (*process, error) {
 	cg, err := prepareContainerCgroup(spec)
 	if err != nil {
 		return nil, err
@@ -57,7 +52,7 @@ func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
 	return newProcess(w, 0, spawn{
 		path: "/proc/self/exe", args: []string{"runuml-init", stage2Arg}, attr: attr,
 		setup: func(pid int) error { return placeChild(pid, cg, spec.Process.OOMScoreAdj) },
-		input: input,
+		input: specLine,
 	}, spec.Process.Terminal)
 }
 
