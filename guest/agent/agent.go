@@ -126,7 +126,8 @@ func loadConfig() (*specs.Spec, []byte, error) {
 	if err := json.Compact(&line, data); err != nil {
 		return nil, nil, err
 	}
-	return &spec, line.Bytes(), nil
+	b := line.Bytes()
+	return &spec, b[:len(b):len(b)], nil // appends copy it
 }
 
 // readLine dispatches the monitor's frames until the line fails.
