@@ -42,8 +42,6 @@ var conformanceExceptions = []conformanceException{
 		"the container's namespaces are made by the guest kernel; the container's pid is the host monitor, which is in the host's namespaces but the network one"},
 	{"linux_ns_path", regexp.MustCompile(`^set (ipc|mnt|pid|uts) namespace by path$`), false,
 		"a host namespace cannot be joined by a process of the guest kernel; only the network namespace (the monitor's) is joined"},
-	{"linux_uid_mappings", regexp.MustCompile(`^/proc/self/[ug]id_map has expected mapping`), true,
-		"user namespaces are not made in the guest yet: the container runs with the guest's identity mapping"},
 }
 
 // findConformanceException returns the exception that covers an assertion, if any. A

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	runc "github.com/containerd/go-runc"
@@ -180,4 +181,44 @@ func TestKernelConfined(t *testing.T) {
 		t.Error(err)
 	}
 	c.wait(t)
+}
+
+// TestHostfsNewFileOwner checks who owns on the host what a guest user makes in a volume: the
+// user (guest kernel patch 0009), as under runc, not the UML process (host root); under a
+// setgid directory the directory's group.
+func TestHostfsNewFileOwner(t *testing.T) {
+	e := newEnv(t)
+	vol := filepath.Join(e.dir, "vol")
+	if err := os.MkdirAll(filepath.Join(vol, "sg"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for dir, mode := range map[string]os.FileMode{vol: 0o777, filepath.Join(vol, "sg"): 0o777 | os.ModeSetgid} {
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(vol, "sg"), 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	b := e.newBundle([]string{"sh", "-c", `cd /mnt && echo x > f && mkdir d && ln -s f l && echo y > sg/f && echo made`},
+		func(s *specs.Spec) {
+			s.Process.User = specs.User{UID: 1000, GID: 1001}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+		})
+	res := e.run("owner", b, nil)
+	if string(res.stdout) != "made\n" || res.status != 0 {
+		t.Fatalf("stdout %q, stderr %q, status %d", res.stdout, res.stderr, res.status)
+	}
+	for name, want := range map[string][2]uint32{"f": {1000, 1001}, "d": {1000, 1001}, "l": {1000, 1001},
+		"sg/f": {1000, 5}} {
+		fi, err := os.Lstat(filepath.Join(vol, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != want[0] || st.Gid != want[1] {
+			t.Errorf("%s is %d:%d on the host, want %d:%d (is the guest kernel built with patch 0009? make kernel)",
+				name, st.Uid, st.Gid, want[0], want[1])
+		}
+	}
 }

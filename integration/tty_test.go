@@ -113,8 +113,14 @@ func TestTerminal(t *testing.T) {
 // (detached, with a console socket and a pid file): it gets its own pts with the size set on
 // the master, and the process in the pid file exits with the shell's status.
 func TestExecTerminal(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { execTerminal(t) })
+	// The joiner (guest/agent/userns.go) passes the terminal on to the exec stage.
+	t.Run("user namespace", func(t *testing.T) { execTerminal(t, userns) })
+}
+
+func execTerminal(t *testing.T, edits ...func(*specs.Spec)) {
 	e := newEnv(t)
-	c := e.create("xtty", e.newBundle([]string{"sleep", "100"}))
+	c := e.create("xtty", e.newBundle([]string{"sleep", "100"}, edits...))
 	e.start(c)
 	term := newTerminal(t)
 	p := execProc("sh")

@@ -56,8 +56,9 @@ func Features() *features.Features {
 		OCIVersionMax: specs.Version,
 		MountOptions:  MountOptions(),
 		Linux: &features.Linux{
-			// Made in the guest; the network namespace is the guest's own network stack.
-			Namespaces: []string{"pid", "mount", "uts", "ipc", "cgroup", "network"},
+			// Made in the guest (user: with the spec's uid/gid mappings); the network
+			// namespace is the guest's own network stack.
+			Namespaces: []string{"pid", "mount", "uts", "ipc", "cgroup", "network", "user"},
 			// Compiled and enforced by the guest kernel (guest/agent/seccomp.go). The guest is
 			// x86_64 with no 32-bit syscall entry, so no other architecture can occur.
 			Seccomp: &features.Seccomp{

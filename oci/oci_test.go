@@ -43,6 +43,7 @@ func TestParseSpec(t *testing.T) {
 	good := `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"}}`
 	for _, tc := range []struct{ name, json, errText string }{
 		{"good", good, ""},
+		{"userns", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"user"}],"uidMappings":[{"containerID":0,"hostID":1000,"size":10}],"gidMappings":[{"containerID":0,"hostID":1000,"size":10}]}}`, ""},
 		{"broken json", `{"ociVersion":`, "config.json: unexpected end of JSON input"},
 		{"no version", `{"root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"}}`, "ociVersion is missing"},
 		{"no process", `{"ociVersion":"1.0.2","root":{"path":"rootfs"}}`, "process is missing"},
@@ -53,6 +54,10 @@ func TestParseSpec(t *testing.T) {
 		{"missing bind source", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"mounts":[{"destination":"/d","type":"bind","source":"/nonexistent-runuml"}]}`, "mount /d: source stat /nonexistent-runuml"},
 		{"relative hook path", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"hooks":{"prestart":[{"path":"hook"}]}}`, `hooks.prestart[0]: path "hook" must be absolute`},
 		{"zero hook timeout", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"hooks":{"poststop":[{"path":"/bin/true"},{"path":"/bin/true","timeout":0}]}}`, "hooks.poststop[1]: timeout 0 must be greater than zero"},
+		{"userns without mappings", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"user"}]}}`, "linux.uidMappings is empty"},
+		{"userns without gid mappings", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"user"}],"uidMappings":[{"containerID":0,"hostID":1000,"size":10}]}}`, "linux.gidMappings is empty"},
+		{"userns root unmapped", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"user"}],"uidMappings":[{"containerID":1,"hostID":1000,"size":10}],"gidMappings":[{"containerID":0,"hostID":1000,"size":10}]}}`, "must map the user namespace's uid 0"},
+		{"mappings without userns", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":10}]}}`, "user namespace is not in linux.namespaces"},
 		{"bad namespace", `{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"bogus"}]}}`, "unknown namespace"},
 	} {
 		spec, err := ParseSpec([]byte(tc.json), bundle)

@@ -107,8 +107,45 @@ func validate(s *specs.Spec) error {
 				return fmt.Errorf("unknown namespace type %q", ns.Type)
 			}
 		}
+		return validateUserNamespace(s.Linux)
 	}
 	return nil
+}
+
+// validateUserNamespace checks the uid and gid mappings against the user namespace: a new
+// one (no path) needs both, and both must map the namespace's root, which sets the container
+// up (as runc's setup becomes it); mappings without a user namespace mean nothing.
+func validateUserNamespace(l *specs.Linux) error {
+	var userns *specs.LinuxNamespace
+	for i, ns := range l.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			userns = &l.Namespaces[i]
+		}
+	}
+	switch {
+	case userns == nil && (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0):
+		return errors.New("user namespace mappings specified, but the user namespace is not in linux.namespaces")
+	case userns == nil, userns.Path != "" && len(l.UIDMappings) == 0 && len(l.GIDMappings) == 0:
+		return nil
+	case len(l.UIDMappings) == 0:
+		return errors.New("user namespace enabled, but linux.uidMappings is empty")
+	case len(l.GIDMappings) == 0:
+		return errors.New("user namespace enabled, but linux.gidMappings is empty")
+	case !mapsRoot(l.UIDMappings):
+		return errors.New("linux.uidMappings must map the user namespace's uid 0")
+	case !mapsRoot(l.GIDMappings):
+		return errors.New("linux.gidMappings must map the user namespace's gid 0")
+	}
+	return nil
+}
+
+func mapsRoot(m []specs.LinuxIDMapping) bool {
+	for _, e := range m {
+		if e.ContainerID == 0 && e.Size > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // nsTypes are the clone flags NS_GET_NSTYPE reports for each namespace type.

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,11 +39,13 @@ func Main() {
 }
 
 type agent struct {
-	w     *proto.Writer
-	dns   *dnsRelay // nil without a network device
-	init  *process
-	mu    sync.Mutex
-	procs map[uint32]*process // exec'd processes by id
+	w        *proto.Writer
+	dns      *dnsRelay // nil without a network device
+	init     *process
+	spec     *specs.Spec // the container's
+	specLine []byte      // spec as one line of JSON
+	mu       sync.Mutex
+	procs    map[uint32]*process // exec'd processes by id
 	// starting is held from the Start frame until Started (or Fail) is sent, so a process
 	// that exits at once cannot have its Exit reach the host before its Started.
 	starting sync.Mutex
@@ -69,7 +72,7 @@ func serve() error {
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, unix.SIGCHLD)
 
-	spec, err := loadConfig()
+	spec, specLine, err := loadConfig()
 	var devices bool
 	if err == nil {
 		devices, err = setupNetwork()
@@ -78,7 +81,8 @@ func serve() error {
 		a.dns, err = startDNSRelay(a.w)
 	}
 	if err == nil {
-		a.init, err = createContainer(a.w, spec)
+		a.spec, a.specLine = spec, specLine
+		a.init, err = createContainer(a.w, spec, specLine)
 	}
 	if err != nil {
 		a.w.Send(proto.Fail, 0, proto.ErrorMsg{Message: err.Error()})
@@ -107,13 +111,23 @@ func setupNetwork() (bool, error) {
 	return len(cfg.Interfaces) > 0, netplug.Configure(&cfg)
 }
 
-func loadConfig() (*specs.Spec, error) {
+// loadConfig reads the guest's config.json: the spec, and the same as one line of JSON, which
+// the setup children get on their socketpairs.
+func loadConfig() (*specs.Spec, []byte, error) {
 	data, err := os.ReadFile(hostfs.ConfigPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var spec specs.Spec
-	return &spec, json.Unmarshal(data, &spec)
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, nil, err
+	}
+	var line bytes.Buffer
+	if err := json.Compact(&line, data); err != nil {
+		return nil, nil, err
+	}
+	b := line.Bytes()
+	return &spec, b[:len(b):len(b)], nil // appends copy it
 }
 
 // readLine dispatches the monitor's frames until the line fails.
@@ -215,7 +229,7 @@ func (a *agent) exec(f proto.Frame) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		var p *process
-		p, err = execProcess(a.w, a.init, f.Proc, m.Process)
+		p, err = execProcess(a.w, a.init, a.spec, a.specLine, f.Proc, m.Process)
 		if err == nil {
 			a.procs[f.Proc] = p
 			a.w.Send(proto.Started, f.Proc, nil)

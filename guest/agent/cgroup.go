@@ -46,28 +46,33 @@ func pidsLimit(spec *specs.Spec) (string, bool) {
 	return strconv.FormatInt(*spec.Linux.Resources.Pids.Limit, 10), true
 }
 
-// joinContainerCgroup runs in the stage-2 child, before the mounts: it makes the container's
-// group with the spec's pids limit and moves itself into it. With a cgroup namespace in the
-// spec it then unshares a new one, rooted at that group (as runc's init does after its parent
-// placed it), so the container sees its group as "/" and its cgroup mount shows only that
-// group. A guest kernel without cgroup2 fails only a spec that asks for a pids limit.
-func joinContainerCgroup(spec *specs.Spec) error {
-	if err := joinDevicesCgroup(spec); err != nil {
-		return err
+// prepareContainerCgroup runs in the agent before the stage-2 child starts: it makes the
+// container's groups, with the spec's pids limit and device rules, and opens them, for the
+// agent to move the child in (a child in a user namespace of its own may not write the
+// guest's cgroup files). A guest kernel without cgroup2 fails only a spec that asks for a pids
+// limit; it returns nil when there is no group.
+func prepareContainerCgroup(spec *specs.Spec) (*cgroupProcs, error) {
+	if err := makeDevicesCgroup(spec); err != nil {
+		return nil, err
 	}
 	limit, limited := pidsLimit(spec)
-	err := makeContainerCgroup(limit)
-	if err != nil {
-		if limited {
-			return fmt.Errorf("pids limit %s in the guest: %w", limit, err)
-		}
+	if err := makeContainerCgroup(limit); err != nil && limited {
+		return nil, fmt.Errorf("pids limit %s in the guest: %w", limit, err)
+	}
+	return openContainerCgroup()
+}
+
+// enterCgroupNamespace runs in the stage-2 child once the agent placed it in the container's
+// group: with a cgroup namespace in the spec it unshares a new one, rooted at that group (as
+// runc's init does after its parent placed it), so the container sees its group as "/" and
+// its cgroup mount shows only that group.
+func enterCgroupNamespace(spec *specs.Spec) error {
+	if !hasNamespace(spec, specs.CgroupNamespace) {
 		return nil
 	}
-	if hasNamespace(spec, specs.CgroupNamespace) {
-		// The caller's thread is the one that execs, so the new namespace is the process's.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
-		}
+	// The caller's thread is the one that execs, so the new namespace is the process's.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
 	}
 	return nil
 }
@@ -82,10 +87,7 @@ func makeContainerCgroup(limit string) error {
 	if err := os.Mkdir(containerCgroup, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	if err := writeCgroup(containerCgroup, "pids.max", limit); err != nil {
-		return err
-	}
-	return writeCgroup(containerCgroup, "cgroup.procs", "0")
+	return writeCgroup(containerCgroup, "pids.max", limit)
 }
 
 func writeCgroup(dir, file, value string) error {
@@ -109,8 +111,8 @@ func writeCgroup(dir, file, value string) error {
 // container's.
 type cgroupProcs struct{ files []*os.File }
 
-// openContainerCgroup opens the container's groups for adding exec'd processes; nil (and no
-// error) when the container has none (a guest kernel without cgroups, or no stage 2 yet).
+// openContainerCgroup opens the container's groups for adding processes; nil (and no error)
+// when the container has none (a guest kernel without cgroups).
 func openContainerCgroup() (*cgroupProcs, error) {
 	c := &cgroupProcs{}
 	if mountCgroup() == nil {
@@ -118,14 +120,9 @@ func openContainerCgroup() (*cgroupProcs, error) {
 			return nil, err
 		}
 	}
-	// The stage-2 child made devicesRoot (on the devtmpfs the agent shares) if the container
-	// has device rules; it mounted the hierarchy in its own mount namespace, not the agent's.
-	if _, err := os.Stat(devicesRoot); err == nil {
-		err := mountDevices()
-		if err == nil {
-			err = c.open(containerDevices)
-		}
-		if err != nil {
+	var st unix.Statfs_t
+	if unix.Statfs(devicesRoot, &st) == nil && st.Type == unix.CGROUP_SUPER_MAGIC {
+		if err := c.open(containerDevices); err != nil {
 			c.close()
 			return nil, err
 		}

@@ -68,10 +68,10 @@ func deviceRules(spec *specs.Spec) []specs.LinuxDeviceCgroup {
 	return rules
 }
 
-// joinDevicesCgroup runs in the stage-2 child: it makes the container's devices group with
-// the spec's rules, in their order as runc writes them to a v1 group, and moves itself in.
-// A spec without rules leaves the container with every device of the guest, as runc does.
-func joinDevicesCgroup(spec *specs.Spec) error {
+// makeDevicesCgroup makes the container's devices group with the spec's rules, in their
+// order as runc writes them to a v1 group; the agent moves the container's processes in. A
+// spec without rules leaves the container with every device of the guest, as runc does.
+func makeDevicesCgroup(spec *specs.Spec) error {
 	rules := deviceRules(spec)
 	if len(rules) == 0 {
 		return nil
@@ -91,7 +91,7 @@ func joinDevicesCgroup(spec *specs.Spec) error {
 			return fmt.Errorf("device rule: %w", err)
 		}
 	}
-	return writeCgroup(containerDevices, "cgroup.procs", "0")
+	return nil
 }
 
 // deviceRule formats r as devices.allow and devices.deny take it: "c 1:3 rwm", "a *:* rwm".

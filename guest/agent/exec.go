@@ -24,11 +24,39 @@ const execArg = "__exec"
 // process cannot setns into a mount namespace.
 var execNamespaces = []string{"ipc", "uts", "cgroup", "pid"}
 
-// execProcess runs process p in the container of init as process id, and starts it.
-func execProcess(w *proto.Writer, init *process, id uint32, p *specs.Process) (*process, error) {
-	input, err := json.Marshal(p)
+// execProcess runs process p in the container of init (whose spec is spec, specLine as one
+// line of JSON) as process id, and starts it. The container's spec goes to the exec'd process
+// after p (its seccomp profile applies; it cannot read config.json in a user namespace). In a
+// container with a user namespace the child is the joiner (userns.go), which enters it and
+// execs runuml-init.
+func execProcess(w *proto.Writer, init *process, spec *specs.Spec, specLine []byte, id uint32, p *specs.Process) (*process, error) {
+	procJSON, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
+	}
+	initPid := strconv.Itoa(init.pid)
+	s := spawn{path: "/proc/self/exe", args: []string{"runuml-init", execArg, initPid},
+		input: append(append(procJSON, '\n'), specLine...)}
+	if userNamespace(spec) {
+		joiner, err := joinerPath()
+		if err != nil {
+			return nil, err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		userns, err := os.Open("/proc/" + initPid + "/ns/user")
+		if err != nil {
+			return nil, fmt.Errorf("container namespace: %w", err)
+		}
+		defer userns.Close()
+		s.path, s.args, s.extra = joiner, []string{"runuml-userns", exe, execArg, initPid}, []*os.File{userns}
+	}
+	// The container's oomScoreAdj unless process.json has one.
+	oom := p.OOMScoreAdj
+	if oom == nil && spec.Process != nil {
+		oom = spec.Process.OOMScoreAdj
 	}
 	result := make(chan error, 1)
 	var proc *process
@@ -48,13 +76,9 @@ func execProcess(w *proto.Writer, init *process, id uint32, p *specs.Process) (*
 				return
 			}
 		}
-		proc, err = newProcess(w, id, []string{"runuml-init", execArg, strconv.Itoa(init.pid)}, 0, input, p.Terminal)
-		if err == nil {
-			// Counted against the container's pids limit from before it execs.
-			if err = cg.add(proc.pid); err != nil {
-				unix.Kill(proc.pid, unix.SIGKILL)
-			}
-		}
+		// Counted against the container's pids limit from before it execs.
+		s.setup = func(pid int) error { return placeChild(pid, cg, oom) }
+		proc, err = newProcess(w, id, s, p.Terminal)
 		if err == nil {
 			err = proc.start()
 		}
@@ -76,8 +100,8 @@ func joinNamespace(pid int, ns string) error {
 	return nil
 }
 
-// execStage runs in the exec'd process: it reads the process from fd 3, enters the
-// container's root, reports ready, waits for the start word and execs.
+// execStage runs in the exec'd process: it reads the process and the container's spec from
+// fd 3, enters the container's root, reports ready, waits for the start word and execs.
 func execStage(initPid string) {
 	runtime.LockOSThread() // see finalize
 	sync := os.NewFile(3, "sync")
@@ -98,21 +122,17 @@ func execStage(initPid string) {
 	if len(p.Args) == 0 {
 		fail(fmt.Errorf("exec: process.args must not be empty"))
 	}
-	// The container's seccomp profile applies to exec'd processes too (process.json has
-	// none), and its oomScoreAdj unless process.json has one; read before leaving our root.
-	spec, err := loadConfig()
+	// The container's seccomp profile applies to exec'd processes too (process.json has none).
+	var spec specs.Spec
+	line, err = r.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &spec)
+	}
 	if err != nil {
-		fail(err)
+		fail(fmt.Errorf("exec: read container spec: %w", err))
 	}
-	filter, err := seccomp.Compile(containerSeccomp(spec))
+	filter, err := seccomp.Compile(containerSeccomp(&spec))
 	if err != nil {
-		fail(err)
-	}
-	oom := p.OOMScoreAdj
-	if oom == nil && spec.Process != nil {
-		oom = spec.Process.OOMScoreAdj
-	}
-	if err := setOOMScoreAdj(oom); err != nil {
 		fail(err)
 	}
 	if err := unix.Chroot("/proc/" + initPid + "/root"); err != nil {

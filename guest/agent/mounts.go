@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,7 +81,14 @@ func mountOne(rootfs string, m specs.Mount) error {
 			// The guest has its own cgroup hierarchy; cgroup2 is what it offers.
 			typ, source, data = "cgroup2", "cgroup2", ""
 		}
-		if err := unix.Mount(source, dest, typ, flags, data); err != nil {
+		err := unix.Mount(source, dest, typ, flags, data)
+		if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) && (typ == "sysfs" || typ == "cgroup2") {
+			// In a user namespace that does not own the guest's network namespace (or, for
+			// cgroup2, its cgroup namespace: EPERM, or EBUSY with one) the kernel refuses
+			// these: bind the guest's own instead, as runc does.
+			err = bindInstead(map[string]string{"sysfs": "/sys", "cgroup2": containerCgroupDir()}[typ], dest, flags)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -90,6 +98,30 @@ func mountOne(rootfs string, m specs.Mount) error {
 		}
 	}
 	return nil
+}
+
+// bindInstead binds src (recursively) on dest and remounts it with flags' read-only, nosuid,
+// nodev and noexec, keeping those the source has (a user namespace may not clear them).
+func bindInstead(src, dest string, flags uintptr) error {
+	if err := unix.Mount(src, dest, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dest, &st); err != nil {
+		return err
+	}
+	const lockable = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	keep := (flags | uintptr(st.Flags)) & lockable
+	return unix.Mount("", dest, "", keep|unix.MS_BIND|unix.MS_REMOUNT, "")
+}
+
+// containerCgroupDir is the container's cgroup for a bind in place of a cgroup2 mount: its
+// own group, else the guest's whole hierarchy.
+func containerCgroupDir() string {
+	if _, err := os.Stat(containerCgroup); err == nil {
+		return containerCgroup
+	}
+	return cgroupRoot
 }
 
 // The devices every container gets, as runc makes them.
@@ -103,8 +135,10 @@ var defaultDevices = []specs.LinuxDevice{
 }
 
 // makeDevices fills a fresh /dev with the default devices, the spec's devices and the usual
-// symlinks.
+// symlinks. In a user namespace, where mknod of a device is refused, each device is a bind
+// of the guest's own node at the same path (as runc binds the host's).
 func makeDevices(rootfs string, spec *specs.Spec) error {
+	userns := userNamespace(spec)
 	devices := defaultDevices
 	if spec.Linux != nil {
 		devices = append(devices[:len(devices):len(devices)], spec.Linux.Devices...)
@@ -124,6 +158,12 @@ func makeDevices(rootfs string, spec *specs.Spec) error {
 		}
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		os.Remove(path)
+		if userns && typ != unix.S_IFIFO {
+			if err := bindDevice(d, typ, path); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := unix.Mknod(path, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
 			return fmt.Errorf("mknod %s: %w", d.Path, err)
 		}
@@ -145,6 +185,28 @@ func makeDevices(rootfs string, spec *specs.Spec) error {
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"}}
 	for _, l := range links {
 		os.Symlink(l[0], filepath.Join(rootfs, "dev", l[1]))
+	}
+	return nil
+}
+
+// bindDevice binds the guest's node d.Path onto path, an empty file it makes; the node must be
+// the device d names.
+func bindDevice(d specs.LinuxDevice, typ uint32, path string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path, &st); err != nil {
+		return fmt.Errorf("device %s: in a user namespace devices are bound from the guest's: %w", d.Path, err)
+	}
+	if st.Mode&unix.S_IFMT != typ || unix.Major(st.Rdev) != uint32(d.Major) || unix.Minor(st.Rdev) != uint32(d.Minor) {
+		return fmt.Errorf("device %s: in a user namespace devices are bound from the guest's, and the guest's %s is not device %d:%d",
+			d.Path, d.Path, d.Major, d.Minor)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
+	}
+	f.Close()
+	if err := unix.Mount(d.Path, path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("device %s: bind: %w", d.Path, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -81,17 +80,6 @@ func writeSysctls(sysctl map[string]string) error {
 		if err := os.WriteFile("/proc/sys/"+path, []byte(value), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
 		}
-	}
-	return nil
-}
-
-// setOOMScoreAdj sets this process's OOM score adjustment, which the process it execs keeps.
-func setOOMScoreAdj(adj *int) error {
-	if adj == nil {
-		return nil
-	}
-	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
-		return fmt.Errorf("set oom_score_adj to %d: %w", *adj, err)
 	}
 	return nil
 }

@@ -38,22 +38,54 @@ const (
 )
 
 // createContainer starts the stage-2 child in the container's namespaces and waits until it
-// is ready to exec the container's process.
-func createContainer(w *proto.Writer, spec *specs.Spec) (*process, error) {
-	if deviceRules(spec) != nil {
-		// Here, in the guest's first cgroup namespace: a v1 hierarchy cannot be made in
-		// another, and the child starts in a new one.
-		if err := mountDevices(); err != nil {
-			return nil, err
-		}
+// is ready to exec the container's process. The agent places the child in the container's
+// cgroup and sets its OOM score before the child reads the spec (as the first line on the
+// socketpair): a child in a user namespace of its own could do neither.
+func createContainer(w *proto.Writer, spec *specs.Spec, specLine []byte) (*process, error) {
+	cg, err := prepareContainerCgroup(spec)
+	if err != nil {
+		return nil, err
 	}
-	return newProcess(w, 0, []string{"runuml-init", stage2Arg}, cloneFlags(spec), nil, spec.Process.Terminal)
+	defer cg.close()
+	attr := &syscall.SysProcAttr{Cloneflags: cloneFlags(spec)}
+	setUserNamespace(spec, attr)
+	return newProcess(w, 0, spawn{
+		path: "/proc/self/exe", args: []string{"runuml-init", stage2Arg}, attr: attr,
+		setup: func(pid int) error { return placeChild(pid, cg, spec.Process.OOMScoreAdj) },
+		input: specLine,
+	}, spec.Process.Terminal)
 }
 
-// newProcess starts runuml-init with args as process id, in new namespaces flags, hands it
-// input on the socketpair, and waits for its ready word. A terminal process's stdio is the
-// pty whose master comes with that word; another's is three pipes.
-func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input []byte, terminal bool) (*process, error) {
+// spawn is how newProcess starts a setup child.
+type spawn struct {
+	path  string
+	args  []string
+	attr  *syscall.SysProcAttr
+	extra []*os.File          // the child's descriptors from 4 on
+	setup func(pid int) error // run once the child exists, before it gets input; may be nil
+	input []byte              // written to the child's socketpair, then a newline
+}
+
+// placeChild moves the setup child into the container's cgroup (cg may be nil: none) and
+// sets its OOM score adjustment, which the process it execs keeps.
+func placeChild(pid int, cg *cgroupProcs, oom *int) error {
+	if err := cg.add(pid); err != nil {
+		return err
+	}
+	if oom == nil {
+		return nil
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(*oom)), 0); err != nil {
+		return fmt.Errorf("set oom_score_adj to %d: %w", *oom, err)
+	}
+	return nil
+}
+
+// newProcess starts a setup child (runuml-init, or the user namespace joiner that execs it)
+// as process id, runs s.setup on it, hands it s.input on the socketpair, and waits for its
+// ready word. A terminal process's stdio is the pty whose master comes with that word;
+// another's is three pipes.
+func newProcess(w *proto.Writer, id uint32, s spawn, terminal bool) (*process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -67,7 +99,7 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 		if err != nil {
 			return nil, err
 		}
-		files = []*os.File{null, null, null, theirs}
+		files = append([]*os.File{null, null, null, theirs}, s.extra...)
 	} else {
 		for i := range pipes {
 			if pipes[i][0], pipes[i][1], err = os.Pipe(); err != nil {
@@ -85,18 +117,24 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 		for _, f := range []*os.File{pipes[1][0], pipes[2][0]} {
 			unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 		}
-		files = []*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}
+		files = append([]*os.File{pipes[0][0], pipes[1][1], pipes[2][1], theirs}, s.extra...)
 	}
-	proc, err := os.StartProcess("/proc/self/exe", args,
-		&os.ProcAttr{Files: files, Sys: &syscall.SysProcAttr{Cloneflags: flags}})
+	proc, err := os.StartProcess(s.path, s.args, &os.ProcAttr{Files: files, Sys: s.attr})
 	for _, f := range files[:3] {
 		f.Close()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start container setup: %w", err)
 	}
-	if input != nil {
-		ours.Write(append(input, '\n'))
+	if s.setup != nil {
+		if err := s.setup(proc.Pid); err != nil {
+			unix.Kill(proc.Pid, unix.SIGKILL)
+			ours.Close()
+			return nil, err
+		}
+	}
+	if s.input != nil {
+		ours.Write(append(s.input, '\n'))
 	}
 	p := &process{w: w, id: id, pid: proc.Pid, sync: ours, ttyFD: -1}
 	p.pidNS, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", p.pid))
@@ -133,8 +171,9 @@ func newProcess(w *proto.Writer, id uint32, args []string, flags uintptr, input 
 }
 
 // cloneFlags maps the spec's namespaces to clone flags. The mount namespace is always new
-// (the setup pivots into the rootfs). The network and user namespaces are not made in the
-// guest: the guest's own network is the container's network, wired by the host.
+// (the setup pivots into the rootfs). The network namespace is not made in the guest: the
+// guest's own network is the container's network, wired by the host. The user namespace is
+// added with its mappings (setUserNamespace).
 func cloneFlags(spec *specs.Spec) uintptr {
 	flags := uintptr(unix.CLONE_NEWNS)
 	if spec.Linux == nil {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,9 +21,12 @@ import (
 // stage2Arg marks the re-exec of runuml-init that runs in the container's new namespaces.
 const stage2Arg = "__stage2"
 
-// stage2 sets up the container's filesystem and identity, reports ready on fd 3, waits for the
+// stage2 reads the spec on fd 3 (sent once the agent has placed it in the container's
+// cgroup), sets up the container's filesystem and identity, reports ready, waits for the
 // start word, then execs the container's process. It is PID 1 of the container's pid
-// namespace, so the process it becomes cannot see or signal the agent.
+// namespace, so the process it becomes cannot see or signal the agent. In a user namespace of
+// its own it is that namespace's root, and cannot read the guest's config.json (0600, owned
+// by a uid the namespace does not map): hence the spec on the socketpair.
 func stage2() {
 	// Credentials and capabilities are set on this thread, which then execs (finalize).
 	runtime.LockOSThread()
@@ -32,11 +36,16 @@ func stage2() {
 		fmt.Fprintf(sync, "%v\n", err)
 		os.Exit(1)
 	}
-	spec, err := loadConfig()
-	if err != nil {
-		fail(err)
+	r := bufio.NewReader(sync)
+	line, err := r.ReadBytes('\n')
+	var spec *specs.Spec
+	if err == nil {
+		err = json.Unmarshal(line, &spec)
 	}
-	if err := joinContainerCgroup(spec); err != nil {
+	if err != nil {
+		fail(fmt.Errorf("container setup: read spec: %w", err))
+	}
+	if err := enterCgroupNamespace(spec); err != nil {
 		fail(err)
 	}
 	path, err := prepare(spec)
@@ -52,7 +61,7 @@ func stage2() {
 	if err != nil {
 		fail(err)
 	}
-	if word, _ := bufio.NewReader(sync).ReadString('\n'); word != wordStart+"\n" {
+	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
 		os.Exit(1) // the agent went away or killed the container before start
 	}
 	if err := start(spec.Process, tty, filter); err != nil {
@@ -66,9 +75,6 @@ func stage2() {
 // mounts, pivot into the rootfs, hostname, and finding the executable.
 func prepare(spec *specs.Spec) (string, error) {
 	if err := setupRootfs(spec); err != nil {
-		return "", err
-	}
-	if err := setOOMScoreAdj(spec.Process.OOMScoreAdj); err != nil {
 		return "", err
 	}
 	if spec.Hostname != "" && hasNamespace(spec, specs.UTSNamespace) {
