@@ -106,7 +106,8 @@ func TestUserNamespaceCgroupNamespace(t *testing.T) {
 			s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
 		})
 	res := e.run("unscg", b, nil)
-	if want := "0::/\n50\nown\n0\n"; string(res.stdout) != want || res.status != 0 {
+	// The devices line: the default spec has device rules (see TestDeviceRules).
+	if want := "1:devices:/\n0::/\n50\nown\n0\n"; string(res.stdout) != want || res.status != 0 {
 		t.Errorf("stdout %q, stderr %q, status %d; want %q", res.stdout, res.stderr, res.status, want)
 	}
 }
