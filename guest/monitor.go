@@ -220,6 +220,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
 		MemoryMiB: mem + 16,
 		CPUs:      hostCPUs,
+		Ptrace:    !k.Seccomp,
 		Args:      append(k.Args(Boot{MemMiB: mem, CPUs: ncpus, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
 	}
 	if err := os.Mkdir(jail.Dir, 0o700); err != nil {

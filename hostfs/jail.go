@@ -20,6 +20,7 @@ type Jail struct {
 	CPUs      []int    `json:"cpus"`      // host CPUs the kernel's processes are pinned to
 	Args      []string `json:"args"`      // kernel command line
 	Cgroups   []string `json:"cgroups"`   // cgroup directories the kernel's processes join
+	Ptrace    bool     `json:"ptrace"`    // the kernel runs guest processes by tracing them
 }
 
 // KernelBinds returns the binds for the kernel binary at kernel, the agent at init and the
@@ -160,7 +161,7 @@ func (j *Jail) Exec() error {
 	if err := j.Enter(); err != nil {
 		return err
 	}
-	if err := limitKernel(); err != nil {
+	if err := limitKernel(j.Ptrace); err != nil {
 		return err
 	}
 	// UML disables address randomisation and re-execs itself through /proc/self/exe unless

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -180,4 +181,40 @@ func TestKernelConfined(t *testing.T) {
 		t.Error(err)
 	}
 	c.wait(t)
+}
+
+// TestKernelFilter checks the host seccomp filter of the kernel process from inside a real
+// jail: a kernel the container has taken over (testdata/hostilekernel stands in for it, run
+// as the guest kernel through org.runuml.kernel) makes host syscalls UML never makes, and
+// each is refused. Without the filter every one of them works in the jail; the file handle
+// one would open the host filesystem's root outside the jail (the kernel keeps
+// CAP_DAC_READ_SEARCH for hostfs).
+func TestKernelFilter(t *testing.T) {
+	e := newEnv(t)
+	kernel := filepath.Join(suiteDir, "bin", "hostilekernel")
+	build := exec.Command("go", "build", "-o", kernel, "./testdata/hostilekernel")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hostile kernel: %v\n%s", err, out)
+	}
+	b := e.newBundle([]string{"true"}, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"org.runuml.kernel": kernel}
+	})
+	_, err := e.tryCreate("hostile", b)
+	if err == nil {
+		t.Fatal("create with the hostile kernel succeeded")
+	}
+	// getpid is 1: the kernel is init of the jail's pid namespace.
+	want := `getpid: 1
+uname: ok
+socket inet: operation not permitted
+socket netlink: operation not permitted
+mknod fifo: operation not permitted
+inotify_init1: operation not permitted
+name_to_handle_at: operation not permitted
+open_by_handle_at: operation not permitted`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("the hostile kernel's syscalls: %v; want the kernel log to say\n%s", err, want)
+	}
+	e.wantNoContainer("hostile")
 }
