@@ -142,8 +142,8 @@ func TestCapabilities(t *testing.T) {
 }
 
 // TestKernelConfined checks the host side of a guest: the kernel process keeps only the
-// capabilities hostfs and the network devices need and runs with no_new_privs and a seccomp
-// filter, so root with
+// capabilities hostfs and the network devices need, in a user namespace of its own, and runs
+// with no_new_privs and a seccomp filter, so root with
 // every capability in the guest cannot make a device node in the rootfs on the host. (A
 // device node already there is the guest kernel's own device, never the host's: hostfs
 // makes it a special inode of the guest.)
@@ -167,6 +167,17 @@ func TestKernelConfined(t *testing.T) {
 	}
 	if got := kernelStatus(t, c.pid, "Seccomp"); got != "2" {
 		t.Errorf("guest kernel Seccomp %s, want 2 (a filter)", got)
+	}
+	// A user namespace of its own, every id mapped to itself.
+	proc := kernelProc(t, c.pid)
+	for _, m := range []string{"uid_map", "gid_map"} {
+		data, err := os.ReadFile(proc + "/" + m)
+		if got := strings.Fields(string(data)); err != nil || !slices.Equal(got, []string{"0", "0", "4294967295"}) {
+			t.Errorf("guest kernel %s %q (%v), want 0 0 4294967295", m, data, err)
+		}
+	}
+	if !ownUserns(t, c.pid) {
+		t.Errorf("the guest kernel runs in the host's user namespace, want one of its own")
 	}
 	if !c.stdout.waitFor("done\n", waitTimeout) {
 		t.Fatalf("no output: %q", c.stdout.String())
@@ -209,6 +220,7 @@ func TestKernelFilter(t *testing.T) {
 uname: ok
 socket inet: operation not permitted
 socket netlink: operation not permitted
+socket packet: operation not permitted
 mknod fifo: operation not permitted
 inotify_init1: operation not permitted
 name_to_handle_at: operation not permitted

@@ -30,6 +30,11 @@ func main() {
 	fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
 	report("socket netlink", err)
 	unix.Close(fd)
+	// Allowed by the filter, and CAP_NET_RAW is kept, but only in the kernel's own user
+	// namespace, not in the host's, which owns the container's network namespace.
+	fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	report("socket packet", err)
+	unix.Close(fd)
 	// A FIFO needs no capability; /tmp is the jail's writable memory tmpfs.
 	report("mknod fifo", unix.Mknod("/tmp/fifo", unix.S_IFIFO|0o600, 0))
 	fd, err = unix.InotifyInit1(0)
