@@ -12,10 +12,11 @@ import (
 
 // kernelCaps are the only capabilities the kernel process keeps: hostfs acts on the rootfs
 // and volumes as their owners would (files of any owner and mode, ownership and set-id bits
-// the guest sets), and the network devices are raw sockets. Everything else is dropped from
-// the bounding set before exec, so the kernel (root in the container's user namespace, the
-// host's) cannot mount, load modules, trace, make device nodes, reach raw I/O, change
-// namespaces or regain capabilities; no_new_privs keeps it so.
+// the guest sets), and the network devices are raw sockets (a kernel without patch 0009 opens
+// them itself). Everything else is dropped from the bounding set before exec, so the kernel
+// (root of its own identity-mapped user namespace, or of the host's, see guest.userns) cannot
+// mount, load modules, trace, make device nodes, reach raw I/O, change namespaces or regain
+// capabilities; no_new_privs keeps it so.
 var kernelCaps = []uintptr{
 	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER,
 	unix.CAP_FSETID, unix.CAP_NET_RAW,
