@@ -30,6 +30,7 @@ type Kernel struct {
 	Version string `json:"version"`
 	Seccomp bool   `json:"seccomp"` // has the seccomp userspace mode (seccomp=on)
 	SMP     bool   `json:"smp"`
+	RawFDs  bool   `json:"rawfds"` // its raw network devices can take sockets as fds (patch 0010)
 }
 
 // Mode names how guest processes are run: "seccomp" or "ptrace".

@@ -208,10 +208,23 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err := m.cgroup.joinMonitor(); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	netArgs, err := m.plugNetwork(spec)
+	// The kernel runs in a user namespace of its own (see userns) unless it must open raw
+	// sockets itself: with patch 0010 the monitor opens them and hands them down, after the
+	// control line (fd 3).
+	firstFD := 0
+	if k.RawFDs {
+		firstFD = 4
+	}
+	netArgs, socks, err := m.plugNetwork(spec, firstFD)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, f := range socks {
+			f.Close()
+		}
+	}()
+	inUserns := len(netArgs) == 0 || k.RawFDs
 	kbinds = append(kbinds, hostfs.Bind{Source: filepath.Join(m.dir, guestNetwork), Target: hostfs.NetworkPath, ReadOnly: true})
 	jail := hostfs.Jail{
 		Cgroups: m.cgroup.Dirs(),
@@ -220,6 +233,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		// The memory file is sparse; the tmpfs bound keeps a guest from filling host /dev/shm.
 		MemoryMiB: mem + 16,
 		CPUs:      hostCPUs,
+		Ptrace:    !k.Seccomp,
 		Args:      append(k.Args(Boot{MemMiB: mem, CPUs: ncpus, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
 	}
 	if err := os.Mkdir(jail.Dir, 0o700); err != nil {
@@ -246,7 +260,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	// A panicked kernel does not exit by itself: end it, so create fails at once (or the
 	// container exits, 255), with the panic in the log tail.
 	klog.onPanic = func() { cmd.Process.Signal(unix.SIGKILL) }
-	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, []*os.File{theirs}
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = klog, klog, append([]*os.File{theirs}, socks...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
 		// Out of the monitor's session, so its terminal's signals never reach the kernel.
@@ -254,6 +268,9 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		// The guest must not outlive the monitor. The death signal follows the thread that
 		// forked, so that thread stays locked and alive until the kernel exits.
 		Pdeathsig: unix.SIGKILL,
+	}
+	if inUserns {
+		userns(cmd.SysProcAttr)
 	}
 	started := make(chan error)
 	go func() {
@@ -275,6 +292,20 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	}
 	m.log.WithFields(logrus.Fields{"kernel": k.Path, "mode": k.Mode(), "cpus": hostCPUs, "mem": mem}).Debug("guest booting")
 	return ours, nil
+}
+
+// userns puts the jail in a user namespace of its own, every id mapped to itself: files keep
+// their owners (docker's root-owned rootfs included) and hostfs works as before, but the
+// kernel's capabilities count only in that namespace, so nothing checked against the host's
+// (init) user namespace is granted: no CAP_DAC_READ_SEARCH for file handles, no capability
+// over the container's network namespace, which the host's user namespace owns. So the raw
+// sockets of its network devices are opened by the monitor (a kernel without patch 0010,
+// which must open them itself, gets no user namespace when it has network devices).
+func userns(a *syscall.SysProcAttr) {
+	all := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+	a.Cloneflags |= unix.CLONE_NEWUSER
+	a.UidMappings, a.GidMappings = all, all
+	a.GidMappingsEnableSetgroups = true
 }
 
 // awaitReady reads the agent's first frames: Hello, then Ready or Fail.

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -17,24 +18,25 @@ const (
 
 // plugNetwork hands the interfaces of the monitor's network namespace (the container's) to
 // the guest: it writes the guest's network config and returns the kernel arguments for its
-// devices. It runs after the create hooks, which is when docker and CNI have set them up.
-func (m *Monitor) plugNetwork(spec *specs.Spec) ([]string, error) {
-	o := netplug.Options{Depth: 128, GRO: true}
+// devices and, with firstFD positive, their sockets, which the kernel must get as fds from
+// firstFD on (see netplug.Options.FD). It runs after the create hooks, which is when docker and CNI have set them up.
+func (m *Monitor) plugNetwork(spec *specs.Spec, firstFD int) ([]string, []*os.File, error) {
+	o := netplug.Options{Depth: 128, GRO: true, FD: firstFD}
 	if v, err := strconv.Atoi(spec.Annotations[AnnotationNetDepth]); err == nil && v > 0 {
 		o.Depth = v
 	}
 	if spec.Annotations[AnnotationNetGRO] == "false" {
 		o.GRO = false
 	}
-	cfg, args, err := netplug.Take(o)
+	cfg, args, socks, err := netplug.Take(o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.net = cfg
 	if len(args) > 0 {
 		m.log.WithField("devices", args).Debug("network plugged")
 	}
-	return args, writeJSON(filepath.Join(m.dir, guestNetwork), cfg)
+	return args, socks, writeJSON(filepath.Join(m.dir, guestNetwork), cfg)
 }
 
 // unplugNetwork gives the network namespace its addresses back once the guest is gone.

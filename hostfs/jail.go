@@ -20,6 +20,7 @@ type Jail struct {
 	CPUs      []int    `json:"cpus"`      // host CPUs the kernel's processes are pinned to
 	Args      []string `json:"args"`      // kernel command line
 	Cgroups   []string `json:"cgroups"`   // cgroup directories the kernel's processes join
+	Ptrace    bool     `json:"ptrace"`    // the kernel runs guest processes by tracing them
 }
 
 // KernelBinds returns the binds for the kernel binary at kernel, the agent at init and the
@@ -160,7 +161,7 @@ func (j *Jail) Exec() error {
 	if err := j.Enter(); err != nil {
 		return err
 	}
-	if err := limitKernel(); err != nil {
+	if err := limitKernel(j.Ptrace); err != nil {
 		return err
 	}
 	// UML disables address randomisation and re-execs itself through /proc/self/exe unless
@@ -199,9 +200,20 @@ func bind(root string, b Bind) error {
 		return fmt.Errorf("bind %s to %s: %w", b.Source, b.Target, err)
 	}
 	// A bind takes its flags only from a remount (which leaves submounts of a recursive bind
-	// as they are).
+	// as they are). In a user namespace the source's noexec and atime flags are locked: a
+	// remount must keep them.
 	if b.ReadOnly {
 		flags |= unix.MS_RDONLY
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", b.Target, err)
+	}
+	for _, f := range [][2]uintptr{{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME},
+		{unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME}} {
+		if uintptr(st.Flags)&f[0] != 0 {
+			flags |= f[1]
+		}
 	}
 	if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT, ""); err != nil {
 		return fmt.Errorf("remount %s: %w", b.Target, err)

@@ -130,18 +130,38 @@ func guestCPUs(t *testing.T, monitor int) string {
 // the monitor's child.
 func kernelStatus(t *testing.T, monitor int, field string) string {
 	t.Helper()
+	status, err := os.ReadFile(kernelProc(t, monitor) + "/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in the guest kernel's status (%v)", field, err)
+	return ""
+}
+
+// ownUserns reports whether the guest kernel under monitor runs in a user namespace other
+// than the host's (this test's).
+func ownUserns(t *testing.T, monitor int) bool {
+	t.Helper()
+	kns, err1 := os.Readlink(kernelProc(t, monitor) + "/ns/user")
+	hns, err2 := os.Readlink("/proc/self/ns/user")
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user namespaces: %v, %v", err1, err2)
+	}
+	return kns != hns
+}
+
+// kernelProc returns the /proc directory of the guest kernel process under monitor.
+func kernelProc(t *testing.T, monitor int) string {
+	t.Helper()
 	// The guest was forked by one of the monitor's threads: look at each one's children.
-	var children []string
 	threads, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", monitor))
 	for _, tid := range threads {
 		list, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", monitor, tid.Name()))
-		children = append(children, strings.Fields(string(list))...)
-	}
-	for _, child := range children {
-		status, _ := os.ReadFile("/proc/" + child + "/status")
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, field+":"); ok {
-				return strings.TrimSpace(v)
+		for _, child := range strings.Fields(string(list)) {
+			if _, err := os.Stat("/proc/" + child + "/status"); err == nil {
+				return "/proc/" + child
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -142,8 +143,8 @@ func TestCapabilities(t *testing.T) {
 }
 
 // TestKernelConfined checks the host side of a guest: the kernel process keeps only the
-// capabilities hostfs and the network devices need and runs with no_new_privs and a seccomp
-// filter, so root with
+// capabilities hostfs and the network devices need, in a user namespace of its own, and runs
+// with no_new_privs and a seccomp filter, so root with
 // every capability in the guest cannot make a device node in the rootfs on the host. (A
 // device node already there is the guest kernel's own device, never the host's: hostfs
 // makes it a special inode of the guest.)
@@ -167,6 +168,17 @@ func TestKernelConfined(t *testing.T) {
 	}
 	if got := kernelStatus(t, c.pid, "Seccomp"); got != "2" {
 		t.Errorf("guest kernel Seccomp %s, want 2 (a filter)", got)
+	}
+	// A user namespace of its own, every id mapped to itself.
+	proc := kernelProc(t, c.pid)
+	for _, m := range []string{"uid_map", "gid_map"} {
+		data, err := os.ReadFile(proc + "/" + m)
+		if got := strings.Fields(string(data)); err != nil || !slices.Equal(got, []string{"0", "0", "4294967295"}) {
+			t.Errorf("guest kernel %s %q (%v), want 0 0 4294967295", m, data, err)
+		}
+	}
+	if !ownUserns(t, c.pid) {
+		t.Errorf("the guest kernel runs in the host's user namespace, want one of its own")
 	}
 	if !c.stdout.waitFor("done\n", waitTimeout) {
 		t.Fatalf("no output: %q", c.stdout.String())
@@ -221,4 +233,41 @@ func TestHostfsNewFileOwner(t *testing.T) {
 				name, st.Uid, st.Gid, want[0], want[1])
 		}
 	}
+}
+
+// TestKernelFilter checks the host seccomp filter of the kernel process from inside a real
+// jail: a kernel the container has taken over (testdata/hostilekernel stands in for it, run
+// as the guest kernel through org.runuml.kernel) makes host syscalls UML never makes, and
+// each is refused. Without the filter every one of them works in the jail; the file handle
+// one would open the host filesystem's root outside the jail (the kernel keeps
+// CAP_DAC_READ_SEARCH for hostfs).
+func TestKernelFilter(t *testing.T) {
+	e := newEnv(t)
+	kernel := filepath.Join(suiteDir, "bin", "hostilekernel")
+	build := exec.Command("go", "build", "-o", kernel, "./testdata/hostilekernel")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hostile kernel: %v\n%s", err, out)
+	}
+	b := e.newBundle([]string{"true"}, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"org.runuml.kernel": kernel}
+	})
+	_, err := e.tryCreate("hostile", b)
+	if err == nil {
+		t.Fatal("create with the hostile kernel succeeded")
+	}
+	// getpid is 1: the kernel is init of the jail's pid namespace.
+	want := `getpid: 1
+uname: ok
+socket inet: operation not permitted
+socket netlink: operation not permitted
+socket packet: operation not permitted
+mknod fifo: operation not permitted
+inotify_init1: operation not permitted
+name_to_handle_at: operation not permitted
+open_by_handle_at: operation not permitted`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("the hostile kernel's syscalls: %v; want the kernel log to say\n%s", err, want)
+	}
+	e.wantNoContainer("hostile")
 }

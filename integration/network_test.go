@@ -14,6 +14,8 @@ import (
 
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runuml/runuml/guest"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,6 +254,13 @@ func TestNetworkNamespaceShared(t *testing.T) {
 	ns := newNetns(t, 42)
 	a := e.create("nsa", e.newBundle([]string{"sleep", "100"}, withNetns(ns)))
 	e.start(a)
+	// The monitor opened the network device's sockets, so the kernel runs in a user
+	// namespace of its own; a kernel without patch 0010 opens them itself, in the host's.
+	if k, err := guest.FindKernel(""); err != nil {
+		t.Error(err)
+	} else if got := ownUserns(t, a.pid); got != k.RawFDs {
+		t.Errorf("guest kernel with a network device: in a user namespace of its own %v, want %v (kernel rawfds)", got, k.RawFDs)
+	}
 	b := e.newBundle([]string{"true"}, withNetns(ns))
 	e.clearLog()
 	_, err := e.tryCreate("nsb", b)

@@ -46,18 +46,31 @@ type Route struct {
 type Options struct {
 	Depth int  // packets per vector read/write (UML's default 64)
 	GRO   bool // receive offloaded large packets (needed for full TCP speed)
+	// FD, when positive, has Take open each device's two packet sockets (rx bound to every
+	// protocol, tx to none, as UML opens them), for a kernel without CAP_NET_RAW over this
+	// namespace (one in a user namespace of its own): device N is given them as fds FD+2N
+	// and FD+2N+1 (rxfd= and txfd=, kernel patch 0010).
+	FD int
 }
 
 // Take reads the interfaces of the current network namespace, flushes their addresses, marks
 // them as this process's, and returns the guest's network and the kernel arguments that give it the
-// devices.
-func Take(o Options) (*Config, []string, error) {
+// devices, and with o.FD the sockets the kernel must get as those fds.
+func Take(o Options) (cfg *Config, args []string, socks []*os.File, err error) {
+	defer func() {
+		if err != nil {
+			for _, f := range socks {
+				f.Close()
+			}
+			socks = nil
+		}
+	}()
 	links, err := netlink.LinkList()
 	if err != nil {
-		return nil, nil, fmt.Errorf("network: list interfaces: %w", err)
+		return nil, nil, nil, fmt.Errorf("network: list interfaces: %w", err)
 	}
 	// Read everything first, then change the namespace; a failure puts back what was taken.
-	cfg := &Config{}
+	cfg = &Config{}
 	var taken []netlink.Link
 	for _, l := range links {
 		a := l.Attrs()
@@ -65,15 +78,15 @@ func Take(o Options) (*Config, []string, error) {
 			continue
 		}
 		if err := checkFree(l); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		iface := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU}
 		if iface.Routes, err = routes(l); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
+			return nil, nil, nil, fmt.Errorf("network: %s: %w", a.Name, err)
 		}
 		for _, ad := range addrs {
 			if !ad.IP.IsLinkLocalUnicast() { // the guest makes its own from the same MAC
@@ -83,15 +96,44 @@ func Take(o Options) (*Config, []string, error) {
 		cfg.Interfaces = append(cfg.Interfaces, iface)
 		taken = append(taken, l)
 	}
-	var args []string
+	if o.FD > 0 {
+		for _, l := range taken {
+			for _, proto := range []uint16{unix.ETH_P_ALL, 0} {
+				f, err := packetSocket(l, proto)
+				if err != nil {
+					return nil, nil, socks, err
+				}
+				socks = append(socks, f)
+			}
+		}
+	}
 	for i, l := range taken {
 		if err := take(l, cfg.Interfaces[i]); err != nil {
 			Restore(cfg)
-			return nil, nil, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
+			return nil, nil, socks, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
 		}
-		args = append(args, vectorArg(i, cfg.Interfaces[i], o))
+		arg := vectorArg(i, cfg.Interfaces[i], o)
+		if o.FD > 0 {
+			arg += fmt.Sprintf(",rxfd=%d,txfd=%d", o.FD+2*i, o.FD+2*i+1)
+		}
+		args = append(args, arg)
 	}
-	return cfg, args, nil
+	return cfg, args, socks, nil
+}
+
+// packetSocket opens a raw packet socket bound to l and receiving proto (0: nothing).
+func packetSocket(l netlink.Link, proto uint16) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("network: %s: packet socket: %w", l.Attrs().Name, err)
+	}
+	// The protocol in network byte order.
+	sa := &unix.SockaddrLinklayer{Protocol: proto<<8 | proto>>8, Ifindex: l.Attrs().Index}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("network: %s: bind packet socket: %w", l.Attrs().Name, err)
+	}
+	return os.NewFile(uintptr(fd), "packet:"+l.Attrs().Name), nil
 }
 
 // take flushes the interface's addresses, brings it up and marks it as this process's.

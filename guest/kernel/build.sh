@@ -3,7 +3,7 @@
 # linux-source-7.x package, with our Kconfig fragment (runuml.config) and
 # patches (patches/*.patch), and installs it as
 #   $RUNUML_KERNEL_DIR/linux       (default /usr/local/lib/runuml/kernel)
-#   $RUNUML_KERNEL_DIR/linux.json  {"version","source","configHash","seccomp","smp"}
+#   $RUNUML_KERNEL_DIR/linux.json  {"version","source","configHash","seccomp","smp","rawfds"}
 #
 # Results are cached under $RUNUML_CACHE/kernel/<debian version>-<hash12>/
 # (default /var/cache/runuml), keyed by the source package version and the
@@ -194,17 +194,19 @@ build() {
 		tail -n 40 "$work/build.log" >&2
 		die "kernel build failed"
 	fi
-	local kver seccomp=false smp=false
+	local kver seccomp=false smp=false rawfds=false
 	kver=$(make -s ARCH=um kernelversion)
 	# seccomp userspace mode has no Kconfig option: it is built in since 6.16.
 	grep -q '__uml_setup("seccomp="' arch/um/os-Linux/start_up.c && seccomp=true
 	grep -qx 'CONFIG_SMP=y' .config && smp=true
+	# Patch 0009: the raw network transport takes sockets as fds (rxfd=,txfd=).
+	grep -q '"rxfd"' arch/um/drivers/vector_user.c && rawfds=true
 
 	mkdir -p "$out"
 	strip -o "$out/linux" linux
 	cp .config "$out/config"
-	printf '{"version":"%s","source":"%s %s","configHash":"%s","seccomp":%s,"smp":%s}\n' \
-		"$kver" "$pkg" "$ver" "$hash" "$seccomp" "$smp" >"$out/linux.json"
+	printf '{"version":"%s","source":"%s %s","configHash":"%s","seccomp":%s,"smp":%s,"rawfds":%s}\n' \
+		"$kver" "$pkg" "$ver" "$hash" "$seccomp" "$smp" "$rawfds" >"$out/linux.json"
 	cd /
 	rm -rf "$work"
 }
