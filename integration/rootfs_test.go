@@ -216,3 +216,18 @@ func sha256File(t *testing.T, path string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestCtrRootfsUbd runs an image through containerd with its rootfs on a ubd image (ctr run
+// --annotation; the docker here is 20.10, which has no --annotation): the image's files on
+// ext4 on /dev/ubda, and its writes in the container's own disk.
+func TestCtrRootfsUbd(t *testing.T) {
+	d := needDaemons(t)
+	image := d.ctrImage(t)
+	args := []string{"run", "--rm", "--runc-binary", runumlBin, "--runc-root", filepath.Join(d.Dir, "runc"),
+		"--fifo-dir", filepath.Join(d.Dir, "fifo"), "--annotation", rootfsAnnotation + "=ubd", image, "ctr-ubd",
+		"sh", "-c", `grep " / " /proc/mounts | cut -d" " -f1-3; echo x > /new && cat /new; ls /bin/busybox`}
+	out, status := d.ctr(t, args...)
+	if status != 0 || out != "/dev/ubda / ext4\nx\n/bin/busybox\n" {
+		t.Errorf("ctr run with %s=ubd: status %d, output %q", rootfsAnnotation, status, out)
+	}
+}
