@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +85,48 @@ func TestCOWHeader(t *testing.T) {
 	}
 	if _, data := cowHeader(1000, 0, BasePath); data != 12288 {
 		t.Errorf("data offset of a small image %d, want 12288", data)
+	}
+}
+
+// MakeImage copies the tree with its owners, modes and special files, and the image's root
+// is the directory's (mode and owner), with no lost+found the tree lacks.
+func TestMakeImage(t *testing.T) {
+	if _, err := exec.LookPath("debugfs"); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and e2fsprogs")
+	}
+	src := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.MkdirAll(filepath.Join(src, "etc"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "etc", "f"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(src, "etc", "f"), 1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "etc", "f"), 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "rootfs.img")
+	if err := MakeImage(src, img); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("debugfs", "-R", "ls -l /", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := string(out)
+	if !strings.Contains(ls, " 40750 (2)      0      0") || strings.Contains(ls, "lost+found") || !strings.Contains(ls, " etc") {
+		t.Errorf("image root:\n%s", ls)
+	}
+	out, _ = exec.Command("debugfs", "-R", "ls -l /etc", img).Output()
+	if !strings.Contains(string(out), "104755 (1)   1000   1001") {
+		t.Errorf("image /etc:\n%s", out)
+	}
+	if fi, err := os.Stat(img); err != nil || fi.Size() < ImageFreeMiB<<20 {
+		t.Errorf("image size: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ImageFreeMiB is the free room of an image made from a rootfs directory, on top of what its
@@ -68,6 +70,18 @@ func MakeImage(src, dst string) error {
 	if out, err := exec.Command("mkfs.ext4", args...).CombinedOutput(); err != nil {
 		os.Remove(dst)
 		return fmt.Errorf("rootfs image: mkfs.ext4 -d %s: %v: %s", src, err, strings.TrimSpace(string(out)))
+	}
+	// mkfs.ext4 -d gives the root 0755 and adds lost+found: the container's / is to look as the
+	// directory does.
+	script := fmt.Sprintf("sif / mode 0%o\n", uint32(unix.S_IFDIR)|st.Mode&0o7777)
+	if _, err := os.Lstat(filepath.Join(src, "lost+found")); err != nil {
+		script += "rmdir /lost+found\n"
+	}
+	cmd := exec.Command("debugfs", "-w", "-f", "-", dst)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("rootfs image: debugfs: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
