@@ -3,6 +3,8 @@
 // the kernel and its libraries, the agent, the guest's config, the bundle rootfs and each
 // bind-mount source; the guest mounts hostfs from that root, so even guest root cannot name a
 // host path outside it (hostfs=DIR alone does not confine: "-o /../../.." escapes it).
+// A rootfs may instead be an ext4 image on the guest's ubd block device (rootfs.go, ubd.go):
+// then the jail holds the image's files, not the bundle rootfs.
 package hostfs
 
 import (

@@ -77,8 +77,10 @@ const (
 func (r Rootfs) Check() error {
 	switch r.Mode {
 	case ModeUbd:
-		if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-			return badRootfs(r.Mode, "mkfs.ext4 (Debian's e2fsprogs) is needed to make the image")
+		for _, tool := range []string{"mkfs.ext4", "debugfs"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				return badRootfs(r.Mode, tool+" (Debian's e2fsprogs) is needed to make the image")
+			}
 		}
 	case ModeImage:
 		value := ModeImage + ":" + r.Image
