@@ -118,8 +118,8 @@ func TestRootfsImageShared(t *testing.T) {
 		}
 		return out, errOut, status
 	}
-	if out, _, _ := sh("one", "cat /etc/marker; echo one > /root/who; sync; cat /root/who"); out != "base-marker\none\n" {
-		t.Errorf("container one: %q, want the base's marker and its own write", out)
+	if out, errOut, status := sh("one", "cat /etc/marker; echo one > /root/who; sync; cat /root/who"); out != "base-marker\none\n" {
+		t.Errorf("container one: %q, %q, status %d; want the base's marker and its own write", out, errOut, status)
 	}
 	if out, errOut, status := sh("two", "cat /etc/marker; cat /root/who"); out != "base-marker\n" || status == 0 {
 		t.Errorf("container two: %q, %q, status %d; want the base's marker and no file of container one's", out, errOut, status)
