@@ -80,6 +80,7 @@ bench: deps build kernel
 	$(GO) run ./bench/lifecycle
 	$(GO) run ./bench/net
 	$(GO) run ./bench/docker
+	$(GO) run ./bench/rootfs
 
 clean:
 	rm -rf $(BIN)

@@ -14,10 +14,12 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/guest"
 	"github.com/runuml/runuml/guest/proto"
+	"github.com/runuml/runuml/hostfs"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -55,6 +57,9 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if _, err := guest.MemoryMiB(spec); err != nil {
 		return nil, err
 	}
+	if err := checkRootfs(spec); err != nil {
+		return nil, err
+	}
 	if err := checkConsole(spec.Process.Terminal, stdio.ConsoleSocket); err != nil {
 		return nil, err
 	}
@@ -78,6 +83,15 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	return cmd, nil
+}
+
+// checkRootfs refuses a rootfs mode the monitor could not set up, before anything is made.
+func checkRootfs(spec *specs.Spec) error {
+	root, err := hostfs.ParseRootfs(spec.Annotations)
+	if err != nil {
+		return err
+	}
+	return root.Check()
 }
 
 // startMonitor starts `runuml monitor ID` in the container's network namespace (netns, or a

@@ -49,8 +49,15 @@ func FuzzSpecToGuest(f *testing.F) {
 		if res != nil {
 			hostResources(res.Resources, mem, true)
 		}
-		binds, g := hostfs.Plan(spec)
-		if len(binds) == 0 || g.Root.Path != hostfs.RootfsDir || len(g.Mounts) != len(spec.Mounts) {
+		root, err := hostfs.ParseRootfs(spec.Annotations)
+		if err != nil {
+			if !errors.Is(err, oci.ErrBadConfig) {
+				t.Fatalf("ParseRootfs: %q does not wrap ErrBadConfig", err)
+			}
+			return
+		}
+		binds, g := hostfs.Plan(spec, root)
+		if (len(binds) == 0 && !root.OnDevice()) || g.Root.Path != hostfs.RootfsDir || len(g.Mounts) != len(spec.Mounts) {
 			t.Fatalf("plan: %d binds, guest root %q", len(binds), g.Root.Path)
 		}
 		Kernel{Seccomp: true}.Args(Boot{MemMiB: mem, Init: hostfs.InitPath, LineFD: 3, LogFD: 2})

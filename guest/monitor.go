@@ -178,7 +178,11 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	binds, gspec := hostfs.Plan(spec)
+	root, err := hostfs.ParseRootfs(spec.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	binds, gspec := hostfs.Plan(spec, root)
 	kbinds, err := hostfs.KernelBinds(k.Path, m.Init)
 	if err != nil {
 		return nil, err
@@ -198,6 +202,13 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Made here, not by create: the disk's files live in the state dir, which a failed
+	// create removes with them.
+	diskBinds, diskArg, err := root.Disk(spec.Root.Path, m.dir)
+	if err != nil {
+		return nil, err
+	}
+	kbinds = append(kbinds, diskBinds...)
 	hostCPUs, err := claimCPU(m.Store, m.st, spec, ncpus)
 	if err != nil {
 		return nil, err
@@ -226,6 +237,10 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	}()
 	inUserns := len(netArgs) == 0 || k.RawFDs
 	kbinds = append(kbinds, hostfs.Bind{Source: filepath.Join(m.dir, guestNetwork), Target: hostfs.NetworkPath, ReadOnly: true})
+	args := append(k.Args(Boot{MemMiB: mem, CPUs: ncpus, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...)
+	if diskArg != "" {
+		args = append(args, diskArg)
+	}
 	jail := hostfs.Jail{
 		Cgroups: m.cgroup.Dirs(),
 		Dir:     filepath.Join(m.dir, "jail"),
@@ -234,7 +249,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		MemoryMiB: mem + 16,
 		CPUs:      hostCPUs,
 		Ptrace:    !k.Seccomp,
-		Args:      append(k.Args(Boot{MemMiB: mem, CPUs: ncpus, Init: hostfs.InitPath, LineFD: 3, LogFD: 2}), netArgs...),
+		Args:      args,
 	}
 	if err := os.Mkdir(jail.Dir, 0o700); err != nil {
 		return nil, err

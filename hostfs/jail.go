@@ -92,8 +92,8 @@ func (j *Jail) Enter() error {
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755"); err != nil {
 		return fmt.Errorf("mount jail tmpfs: %w", err)
 	}
-	// Mount points for the guest's own /proc, /sys and /dev.
-	for _, d := range []string{"proc", "sys", "dev", "tmp", VolumesDir} {
+	// Mount points for the guest's own /proc, /sys and /dev, and for a rootfs image.
+	for _, d := range []string{"proc", "sys", "dev", "tmp", VolumesDir, RootfsDir} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@
 // the kernel and its libraries, the agent, the guest's config, the bundle rootfs and each
 // bind-mount source; the guest mounts hostfs from that root, so even guest root cannot name a
 // host path outside it (hostfs=DIR alone does not confine: "-o /../../.." escapes it).
+// A rootfs may instead be an ext4 image on the guest's ubd block device (rootfs.go, ubd.go):
+// then the jail holds the image's files, not the bundle rootfs.
 package hostfs
 
 import (
@@ -38,13 +40,17 @@ type Bind struct {
 }
 
 // Plan returns the binds that make spec's files visible in the jail and a copy of spec for
-// the guest, with the root and bind sources rewritten to their guest paths.
-func Plan(spec *specs.Spec) ([]Bind, *specs.Spec) {
+// the guest, with the root and bind sources rewritten to their guest paths. A rootfs on a
+// device (root.OnDevice) is not bound: its disk's files are (Rootfs.Disk).
+func Plan(spec *specs.Spec, root Rootfs) ([]Bind, *specs.Spec) {
 	g := *spec
 	g.Root = &specs.Root{Path: RootfsDir, Readonly: spec.Root.Readonly}
-	// The rootfs is bound writable even when root.readonly is set: the agent creates mount
-	// points in it before it makes it read-only, as runc does on the host.
-	binds := []Bind{{Source: spec.Root.Path, Target: RootfsDir, Recurse: true}}
+	var binds []Bind
+	if !root.OnDevice() {
+		// The rootfs is bound writable even when root.readonly is set: the agent creates
+		// mount points in it before it makes it read-only, as runc does on the host.
+		binds = append(binds, Bind{Source: spec.Root.Path, Target: RootfsDir, Recurse: true})
+	}
 	g.Mounts = make([]specs.Mount, len(spec.Mounts))
 	for i, m := range spec.Mounts {
 		g.Mounts[i] = m

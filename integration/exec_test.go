@@ -39,8 +39,11 @@ func (e *env) execRun(id string, p specs.Process, stdin io.Reader) (string, stri
 	if errors.As(err, &ee) {
 		status, err = ee.Status, nil
 	}
+	// The streams end once runuml exec has exited (go-runc closed our copies of their write
+	// ends); closing the pipes before that dropped output not yet copied, on a loaded host.
+	stdout, stderr := out.wait(waitTimeout), errOut.wait(waitTimeout)
 	pio.Close()
-	return out.String(), errOut.String(), status, err
+	return string(stdout), string(stderr), status, err
 }
 
 // TestExec checks an exec'd process's output, stderr, exit status, user, env and cwd.

@@ -5,11 +5,12 @@ set -euo pipefail
 # busybox-static makes the test and demo images; flex
 # to xz-utils build the guest kernel; runc and crun are what the benchmarks compare against;
 # containerd, docker.io, the network tools and debootstrap (a Debian test image) serve the
-# integration tests.
+# integration tests; e2fsprogs makes the images of the ubd rootfs mode (mkfs.ext4 -d).
 pkgs=(
 	busybox-static
 	flex bison bc libelf-dev libssl-dev xz-utils
 	runc crun containerd docker.io iproute2 iptables debootstrap
+	e2fsprogs
 	git ca-certificates
 )
 # Go comes from the machine (/usr/local/go here): Debian 12's golang-go is too old for go.mod.

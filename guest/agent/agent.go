@@ -73,6 +73,9 @@ func serve() error {
 	signal.Notify(children, unix.SIGCHLD)
 
 	spec, specLine, err := loadConfig()
+	if err == nil {
+		err = mountRootImage(spec)
+	}
 	var devices bool
 	if err == nil {
 		devices, err = setupNetwork()
