@@ -1,13 +1,11 @@
 package agent
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -103,19 +101,10 @@ func joinNamespace(pid int, ns string) error {
 // execStage runs in the exec'd process: it reads the process and the container's spec from
 // fd 3, enters the container's root, reports ready, waits for the start word and execs.
 func execStage(initPid string) {
-	runtime.LockOSThread() // see finalize
-	sync := os.NewFile(3, "sync")
-	syscall.CloseOnExec(3)
-	fail := func(err error) {
-		fmt.Fprintf(sync, "%v\n", err)
-		os.Exit(1)
-	}
-	r := bufio.NewReader(sync)
-	line, err := r.ReadBytes('\n')
+	sc := openSetupChan()
+	fail := sc.fail
 	var p specs.Process
-	if err == nil {
-		err = json.Unmarshal(line, &p)
-	}
+	err := sc.readJSON(&p)
 	if err != nil {
 		fail(fmt.Errorf("exec: read process: %w", err))
 	}
@@ -124,11 +113,7 @@ func execStage(initPid string) {
 	}
 	// The container's seccomp profile applies to exec'd processes too (process.json has none).
 	var spec specs.Spec
-	line, err = r.ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &spec)
-	}
-	if err != nil {
+	if err := sc.readJSON(&spec); err != nil {
 		fail(fmt.Errorf("exec: read container spec: %w", err))
 	}
 	filter, err := seccomp.Compile(containerSeccomp(&spec))
@@ -146,13 +131,11 @@ func execStage(initPid string) {
 		fail(err)
 	}
 	env := homeEnv(p.Env, p.User.UID)
-	tty, err := sendReady(sync, p.Terminal)
+	tty, err := sendReady(sc.f, p.Terminal)
 	if err != nil {
 		fail(err)
 	}
-	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
-		os.Exit(1)
-	}
+	sc.waitStart()
 	if err := start(&p, tty, filter); err != nil {
 		fail(err)
 	}

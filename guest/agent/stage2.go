@@ -28,20 +28,10 @@ const stage2Arg = "__stage2"
 // its own it is that namespace's root, and cannot read the guest's config.json (0600, owned
 // by a uid the namespace does not map): hence the spec on the socketpair.
 func stage2() {
-	// Credentials and capabilities are set on this thread, which then execs (finalize).
-	runtime.LockOSThread()
-	sync := os.NewFile(3, "sync")
-	syscall.CloseOnExec(3)
-	fail := func(err error) {
-		fmt.Fprintf(sync, "%v\n", err)
-		os.Exit(1)
-	}
-	r := bufio.NewReader(sync)
-	line, err := r.ReadBytes('\n')
+	sc := openSetupChan()
+	fail := sc.fail
 	var spec *specs.Spec
-	if err == nil {
-		err = json.Unmarshal(line, &spec)
-	}
+	err := sc.readJSON(&spec)
 	if err != nil {
 		fail(fmt.Errorf("container setup: read spec: %w", err))
 	}
@@ -57,13 +47,11 @@ func stage2() {
 		fail(err)
 	}
 	env := homeEnv(spec.Process.Env, spec.Process.User.UID)
-	tty, err := sendReady(sync, spec.Process.Terminal)
+	tty, err := sendReady(sc.f, spec.Process.Terminal)
 	if err != nil {
 		fail(err)
 	}
-	if word, _ := r.ReadString('\n'); word != wordStart+"\n" {
-		os.Exit(1) // the agent went away or killed the container before start
-	}
+	sc.waitStart()
 	if err := start(spec.Process, tty, filter); err != nil {
 		fail(err)
 	}
@@ -100,6 +88,45 @@ func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
 		}
 	}
 	return false
+}
+
+// setupChan is a setup child's (stage 2's or an exec stage's) end of its socketpair with the
+// agent, fd 3: JSON lines and the start word come in, the ready word or an error goes out.
+type setupChan struct {
+	f *os.File
+	r *bufio.Reader
+}
+
+// openSetupChan readies a setup child: it locks the thread (credentials and capabilities are
+// set on it, which then execs: see finalize) and opens fd 3, closed on exec.
+func openSetupChan() setupChan {
+	runtime.LockOSThread()
+	syscall.CloseOnExec(3)
+	f := os.NewFile(3, "sync")
+	return setupChan{f: f, r: bufio.NewReader(f)}
+}
+
+// fail reports err to the agent and exits.
+func (c setupChan) fail(err error) {
+	fmt.Fprintf(c.f, "%v\n", err)
+	os.Exit(1)
+}
+
+// readJSON decodes the next line into v.
+func (c setupChan) readJSON(v any) error {
+	line, err := c.r.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(line, v)
+}
+
+// waitStart waits for the start word; it exits if the agent went away or killed the process
+// before start.
+func (c setupChan) waitStart() {
+	if word, _ := c.r.ReadString('\n'); word != wordStart+"\n" {
+		os.Exit(1)
+	}
 }
 
 // lookPath finds name as execve would run it, searching the process's own PATH.
