@@ -47,6 +47,9 @@ type Monitor struct {
 	Init   string // host path of runuml-init
 	// ConsoleSocket receives the master of the process's terminal (process.terminal).
 	ConsoleSocket string
+	// Rootless: the monitor runs as an unprivileged user (root of a user namespace of its
+	// own at most), so the guest gets no host cgroups.
+	Rootless bool
 
 	st    *oci.State
 	dir   string
@@ -213,7 +216,10 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
+	if m.Rootless {
+		// As runc rootless without a delegated group: the host's hierarchies are root's.
+		m.log.Debug("rootless: no host cgroups; the guest's RAM is its limit, and there is no pause")
+	} else if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {
 		return nil, err
 	}
 	if err := m.cgroup.joinMonitor(); err != nil {
@@ -285,7 +291,9 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 		Pdeathsig: unix.SIGKILL,
 	}
 	if inUserns {
-		userns(cmd.SysProcAttr)
+		if err := userns(cmd.SysProcAttr); err != nil {
+			return nil, fmt.Errorf("user namespace: %w", err)
+		}
 	}
 	started := make(chan error)
 	go func() {
@@ -307,20 +315,6 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	}
 	m.log.WithFields(logrus.Fields{"kernel": k.Path, "mode": k.Mode(), "cpus": hostCPUs, "mem": mem}).Debug("guest booting")
 	return ours, nil
-}
-
-// userns puts the jail in a user namespace of its own, every id mapped to itself: files keep
-// their owners (docker's root-owned rootfs included) and hostfs works as before, but the
-// kernel's capabilities count only in that namespace, so nothing checked against the host's
-// (init) user namespace is granted: no CAP_DAC_READ_SEARCH for file handles, no capability
-// over the container's network namespace, which the host's user namespace owns. So the raw
-// sockets of its network devices are opened by the monitor (a kernel without patch 0010,
-// which must open them itself, gets no user namespace when it has network devices).
-func userns(a *syscall.SysProcAttr) {
-	all := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
-	a.Cloneflags |= unix.CLONE_NEWUSER
-	a.UidMappings, a.GidMappings = all, all
-	a.GidMappingsEnableSetgroups = true
 }
 
 // awaitReady reads the agent's first frames: Hello, then Ready or Fail.
