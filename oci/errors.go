@@ -14,4 +14,7 @@ var (
 	ErrNotPaused  = errors.New("container not paused")
 	ErrInvalidID  = errors.New("invalid container id format")
 	ErrBadConfig  = errors.New("invalid configuration")
+	// ErrNoCgroups: pause, update and events need the guest's host cgroups, which a rootless
+	// container does not get (the host's hierarchies are root's).
+	ErrNoCgroups = errors.New("a rootless container has no host cgroups")
 )

@@ -39,6 +39,10 @@ type State struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	ExitStatus  *int              `json:"exitStatus,omitempty"`
 	CPU         int               `json:"cpu"` // the host CPU the guest is pinned to; -1 until chosen
+	// Rootless: created by an unprivileged user, so the guest has no host cgroups.
+	Rootless bool `json:"rootless,omitempty"`
+	// Owner names the user who created the container (runc's list shows it); empty is root.
+	Owner string `json:"owner,omitempty"`
 	// Hooks are config.json's, kept from create on: the bundle may change or go before delete.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
@@ -78,8 +82,16 @@ func (st *State) OCI() map[string]any {
 		"rootfs":      st.Rootfs,
 		"created":     st.Created,
 		"annotations": st.Annotations,
-		"owner":       "root",
+		"owner":       st.OwnerName(),
 	}
+}
+
+// OwnerName is the user who created the container, root unless recorded otherwise.
+func (st *State) OwnerName() string {
+	if st.Owner == "" {
+		return "root"
+	}
+	return st.Owner
 }
 
 // Spec returns the OCI runtime-spec state passed to hooks on stdin.

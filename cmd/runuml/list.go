@@ -40,7 +40,7 @@ var listCommand = &cli.Command{
 			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 			for _, st := range states {
 				s := st.OCI()
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\troot\n", st.ID, s["pid"], s["status"], st.Bundle, st.Created.Format(time.RFC3339Nano))
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", st.ID, s["pid"], s["status"], st.Bundle, st.Created.Format(time.RFC3339Nano), st.OwnerName())
 			}
 			return w.Flush()
 		default:
