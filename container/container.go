@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +30,9 @@ type Options struct {
 	Store     oci.Store
 	Kernel    string   // --kernel: guest kernel path, empty for the default
 	MonitorFn []string // global flags the monitor is started with, so it logs where we do
+	// Rootless: runuml runs unprivileged (--rootless, see Rootless): the monitor gets a user
+	// namespace of its own, the guest no host cgroups.
+	Rootless bool
 }
 
 // Stdio is what the container's process reads and writes. For a process with a terminal,
@@ -63,13 +68,17 @@ func Create(o Options, id, bundle string, stdio Stdio) (*exec.Cmd, error) {
 	if err := checkConsole(spec.Process.Terminal, stdio.ConsoleSocket); err != nil {
 		return nil, err
 	}
-	netns, err := networkNamespace(spec)
+	netns, err := networkNamespace(spec, o.Rootless)
 	if err != nil {
 		return nil, err
 	}
 	st := &oci.State{ID: id, Bundle: bundle, Rootfs: spec.Root.Path, Status: oci.Creating,
-		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1, Hooks: spec.Hooks}
+		Created: time.Now().UTC(), Annotations: spec.Annotations, CPU: -1, Hooks: spec.Hooks,
+		Rootless: o.Rootless, Owner: ownerName()}
 	if err := o.Store.Reserve(st); err != nil {
+		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
+			return nil, fmt.Errorf("state root %s: %w (as an unprivileged user, set XDG_RUNTIME_DIR or --root to a directory of yours)", o.Store.Root, err)
+		}
 		return nil, err
 	}
 	if stdio.ConsoleSocket != "" {
@@ -103,7 +112,7 @@ func startMonitor(o Options, id string, stdio Stdio, netns string) (*exec.Cmd, e
 	}
 	args = append(args, id)
 	return startSelf(args, nil, stdio, "monitor exited before the container was created",
-		func(cmd *exec.Cmd) error { return startInNetns(cmd, netns) })
+		func(cmd *exec.Cmd) error { return startInNetns(cmd, netns, o.Rootless) })
 }
 
 // startSelf starts runuml with args in a session of its own, with fd 3 the write end of a
@@ -140,6 +149,19 @@ func startSelf(args, env []string, stdio Stdio, silent string, start func(*exec.
 		return nil, errors.New(msg)
 	}
 	return cmd, nil
+}
+
+// ownerName names the user runuml runs as ("" for root), as runc's list shows it: the
+// user's name, else the uid.
+func ownerName() string {
+	uid := os.Geteuid()
+	if uid == 0 {
+		return ""
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "#" + strconv.Itoa(uid)
 }
 
 // Load returns the state of container id.
@@ -197,7 +219,9 @@ func Delete(o Options, id string, force bool) error {
 		}
 		stopMonitor(o, st)
 	}
-	guest.RemoveCgroup(o.Store, id)
+	if !st.Rootless {
+		guest.RemoveCgroup(o.Store, id)
+	}
 	if err := o.Store.Remove(id); err != nil {
 		return err
 	}
@@ -268,6 +292,8 @@ func setPaused(o Options, id string, paused bool) error {
 		return fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	case !paused && s != oci.Paused:
 		return fmt.Errorf("container %s: %w", id, oci.ErrNotPaused)
+	case st.Rootless:
+		return fmt.Errorf("container %s: cannot pause: %w (pause freezes them)", id, oci.ErrNoCgroups)
 	}
 	op := guest.OpResume
 	if paused {

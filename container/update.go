@@ -37,6 +37,9 @@ func liveCgroups(o Options, id string) (*oci.State, *guest.Cgroups, error) {
 	default:
 		return nil, nil, fmt.Errorf("container %s: %w", id, oci.ErrNotRunning)
 	}
+	if st.Rootless {
+		return nil, nil, fmt.Errorf("container %s: %w", id, oci.ErrNoCgroups)
+	}
 	c, err := guest.LoadCgroups(o.Store, id)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("container %s: its guest has no host cgroup (this host has no cgroups)", id)

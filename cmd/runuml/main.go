@@ -25,14 +25,14 @@ func main() {
 		Usage:   "run OCI containers in User Mode Linux guests",
 		Version: version,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: "/run/runuml", Usage: "directory for container state"},
+			&cli.StringFlag{Name: "root", Usage: "directory for container state (default: " + container.DefaultRoot + ", rootless: $XDG_RUNTIME_DIR/runuml)"},
 			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.StringFlag{Name: "kernel", EnvVars: []string{guest.KernelEnv}, Usage: "guest kernel (default: " + guest.DefaultKernel + ")"},
-			// Accepted because runc's callers send them; they mean nothing for a UML guest yet.
+			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "true, false or auto (rootless unless run as host root): no host cgroups, the guest in a user namespace of the caller's"},
+			// Accepted because runc's callers send it; it means nothing for a UML guest yet.
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "cgroupsPath may be systemd's slice:prefix:name (accepted either way)"},
-			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
 			&cli.StringFlag{Name: "criu", Hidden: true},
 		},
 		Before: setupLogging,
@@ -64,6 +64,9 @@ func fatal(err error) {
 }
 
 func setupLogging(c *cli.Context) error {
+	if _, err := container.Rootless(c.String("rootless")); err != nil {
+		return err
+	}
 	if c.Bool("debug") {
 		logrus.SetLevel(logrus.DebugLevel)
 	}
@@ -84,8 +87,9 @@ func setupLogging(c *cli.Context) error {
 
 // options returns the settings every verb shares.
 func options(c *cli.Context) container.Options {
-	root, _ := filepath.Abs(c.String("root"))
-	fwd := []string{"--root", root}
+	rootless, _ := container.Rootless(c.String("rootless")) // checked in setupLogging
+	root, _ := container.StateRoot(c.String("root"))
+	fwd := []string{"--root", root, "--rootless", fmt.Sprint(rootless)}
 	for _, name := range []string{"log", "log-format", "kernel"} {
 		if v := c.String(name); v != "" {
 			fwd = append(fwd, "--"+name, v)
@@ -94,7 +98,7 @@ func options(c *cli.Context) container.Options {
 	if c.Bool("debug") {
 		fwd = append(fwd, "--debug")
 	}
-	return container.Options{Store: oci.Store{Root: root}, Kernel: c.String("kernel"), MonitorFn: fwd}
+	return container.Options{Store: oci.Store{Root: root}, Kernel: c.String("kernel"), MonitorFn: fwd, Rootless: rootless}
 }
 
 // idArg returns the container id, the command's only or first argument.

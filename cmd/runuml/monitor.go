@@ -33,7 +33,7 @@ var monitorCommand = &cli.Command{
 			logrus.SetOutput(f)
 		}
 		m := &guest.Monitor{Store: o.Store, ID: id, Kernel: o.Kernel, Init: guest.FindInit(),
-			ConsoleSocket: c.String("console-socket")}
+			ConsoleSocket: c.String("console-socket"), Rootless: o.Rootless}
 		if status := m.Run(os.NewFile(3, "ready")); status != 0 {
 			return exitStatus(status)
 		}
