@@ -110,6 +110,9 @@ func startMonitor(o Options, id string, stdio Stdio, netns string) (*exec.Cmd, e
 	if stdio.ConsoleSocket != "" {
 		args = append(args, "--console-socket", stdio.ConsoleSocket)
 	}
+	if ownUserns(o.Rootless) {
+		args = append(args, "--own-userns")
+	}
 	args = append(args, id)
 	return startSelf(args, nil, stdio, "monitor exited before the container was created",
 		func(cmd *exec.Cmd) error { return startInNetns(cmd, netns, o.Rootless) })

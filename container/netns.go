@@ -25,7 +25,7 @@ func networkNamespace(spec *specs.Spec, rootless bool) (string, error) {
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace {
-				if ns.Path != "" && rootless && os.Geteuid() != 0 {
+				if ns.Path != "" && ownUserns(rootless) {
 					return "", fmt.Errorf("%w: network namespace %s: a rootless runuml cannot join a network namespace by path "+
 						"(it runs as uid %d, without CAP_SYS_ADMIN over it); leave the path out for a new one", oci.ErrBadConfig, ns.Path, os.Geteuid())
 				}
@@ -41,6 +41,9 @@ func networkNamespace(spec *specs.Spec, rootless bool) (string, error) {
 	return "", fmt.Errorf("%w: linux.namespaces has no network namespace: a runuml guest has its own network stack and cannot share the host's (docker --network host is not supported)", oci.ErrBadConfig)
 }
 
+// ownUserns reports whether the monitor gets a user namespace of its own (see startInNetns).
+func ownUserns(rootless bool) bool { return rootless && os.Geteuid() != 0 }
+
 // startInNetns starts cmd in a new network namespace, or in the one at path. A rootless
 // caller that is not root of a user namespace already (rootlesskit's) has no capability to
 // make namespaces or jails: cmd gets a user namespace of its own first, the caller's uid and
@@ -48,7 +51,7 @@ func networkNamespace(spec *specs.Spec, rootless bool) (string, error) {
 // network namespace and everything the monitor makes. So the caller's files are root's there,
 // and the guest's through hostfs.
 func startInNetns(cmd *exec.Cmd, path string, rootless bool) error {
-	if rootless && os.Geteuid() != 0 {
+	if ownUserns(rootless) {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}

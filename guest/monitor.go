@@ -50,6 +50,9 @@ type Monitor struct {
 	// Rootless: the monitor runs as an unprivileged user (root of a user namespace of its
 	// own at most), so the guest gets no host cgroups.
 	Rootless bool
+	// OwnUserns: the monitor runs in a user namespace runuml made for it (rootless, as a
+	// user), where the caller's uid is 0: the spec's id mappings are translated into it.
+	OwnUserns bool
 
 	st    *oci.State
 	dir   string
@@ -184,6 +187,11 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	root, err := hostfs.ParseRootfs(spec.Annotations)
 	if err != nil {
 		return nil, err
+	}
+	if m.OwnUserns {
+		if err := guestMappings(spec); err != nil {
+			return nil, err
+		}
 	}
 	binds, gspec := hostfs.Plan(spec, root)
 	kbinds, err := hostfs.KernelBinds(k.Path, m.Init)

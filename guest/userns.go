@@ -9,7 +9,10 @@ import (
 	"strings"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/oci"
 )
 
 // userns puts the jail in a user namespace of its own, every id the monitor has mapped to
@@ -92,4 +95,48 @@ func InUserNamespace() bool {
 		return false
 	}
 	return !(len(m) == 1 && m[0].ContainerID == 0 && m[0].HostID == 0 && m[0].Size == 1<<32-1)
+}
+
+// guestMappings rewrites the host ids of the spec's uidMappings and gidMappings as the
+// monitor's user namespace sees them. It is for a rootless monitor in a user namespace runuml
+// made for it: a spec's host ids are the host's (runc rootless maps the caller's own uid), but
+// there the caller's uid is 0, and the guest's ids are the monitor's. An id that namespace
+// does not map (a subordinate id: runuml uses none) is refused.
+func guestMappings(spec *specs.Spec) error {
+	if spec.Linux == nil || len(spec.Linux.UIDMappings)+len(spec.Linux.GIDMappings) == 0 {
+		return nil
+	}
+	for _, m := range []struct {
+		file string
+		ids  *[]specs.LinuxIDMapping
+	}{{"/proc/self/uid_map", &spec.Linux.UIDMappings}, {"/proc/self/gid_map", &spec.Linux.GIDMappings}} {
+		own, err := readIDMap(m.file)
+		if err != nil {
+			return err
+		}
+		if *m.ids, err = toInside(*m.ids, own); err != nil {
+			return fmt.Errorf("%w: rootless: %v", oci.ErrBadConfig, err)
+		}
+	}
+	return nil
+}
+
+// toInside returns ms with each host range replaced by the ids own (a user namespace's map)
+// maps it to; a range own does not map whole is an error.
+func toInside(ms []specs.LinuxIDMapping, own []syscall.SysProcIDMap) ([]specs.LinuxIDMapping, error) {
+	out := make([]specs.LinuxIDMapping, len(ms))
+	for i, m := range ms {
+		found := false
+		for _, r := range own {
+			if int64(m.HostID) >= int64(r.HostID) && int64(m.HostID)+int64(m.Size) <= int64(r.HostID)+int64(r.Size) {
+				out[i] = specs.LinuxIDMapping{ContainerID: m.ContainerID, HostID: uint32(r.ContainerID + int(m.HostID) - r.HostID), Size: m.Size}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("mapping of host ids %d-%d: only the caller's own id is mapped (no subordinate ids)", m.HostID, int64(m.HostID)+int64(m.Size)-1)
+		}
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,6 +121,36 @@ func TestRootless(t *testing.T) {
 	if list, err := e.rc.List(e.ctx); err != nil || len(list) != 0 {
 		t.Errorf("list after delete: %v, %v; want none", list, err)
 	}
+}
+
+// TestRootlessUserNamespace checks a spec's user namespace as runc rootless has it: the
+// caller's own uid mapped to the container's root, who then owns the user's files; a mapping
+// of ids the user has not got is refused.
+func TestRootlessUserNamespace(t *testing.T) {
+	e := rootlessEnv(t)
+	userns := func(hostID uint32) func(*specs.Spec) {
+		return func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostID, Size: 1}}
+			s.Linux.GIDMappings = s.Linux.UIDMappings
+			// As runc spec --rootless writes it: gid 5 is not mapped.
+			for i, m := range s.Mounts {
+				if m.Type == "devpts" {
+					s.Mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "gid=5" })
+				}
+			}
+		}
+	}
+	b := e.newBundle([]string{"sh", "-c", "id -u; stat -c '%u:%g' /bin/busybox; cat /proc/self/uid_map"}, userns(rootlessUID))
+	bad := e.newBundle([]string{"true"}, userns(100000))
+	chownAll(t, e.dir)
+	res := e.run("rlu", b, nil)
+	if want := "0\n0:0\n         0          0          1\n"; res.status != 0 || string(res.stdout) != want {
+		t.Errorf("rootless run with uid %d mapped to 0: status %d (%v), stdout %q, stderr %q; want %q",
+			rootlessUID, res.status, res.err, res.stdout, res.stderr, want)
+	}
+	_, err := e.tryCreate("rlbad", bad)
+	e.wantErr("create mapping host uid 100000", err, "only the caller's own id is mapped")
 }
 
 // TestRootlessErrors checks what a rootless user is refused, and that it is told why.

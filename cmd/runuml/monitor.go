@@ -17,7 +17,7 @@ var monitorCommand = &cli.Command{
 	Name:      "monitor",
 	Hidden:    true,
 	ArgsUsage: "<container-id>",
-	Flags:     []cli.Flag{&cli.StringFlag{Name: "console-socket"}},
+	Flags:     []cli.Flag{&cli.StringFlag{Name: "console-socket"}, &cli.BoolFlag{Name: "own-userns"}},
 	Action: func(c *cli.Context) error {
 		id, err := idArg(c, 1)
 		if err != nil {
@@ -33,7 +33,8 @@ var monitorCommand = &cli.Command{
 			logrus.SetOutput(f)
 		}
 		m := &guest.Monitor{Store: o.Store, ID: id, Kernel: o.Kernel, Init: guest.FindInit(),
-			ConsoleSocket: c.String("console-socket"), Rootless: o.Rootless}
+			ConsoleSocket: c.String("console-socket"), Rootless: o.Rootless,
+			OwnUserns: c.Bool("own-userns")}
 		if status := m.Run(os.NewFile(3, "ready")); status != 0 {
 			return exitStatus(status)
 		}
