@@ -16,7 +16,7 @@ var specCommand = &cli.Command{
 	Usage: "write a default config.json in the bundle directory, as runc spec does",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle directory"},
-		&cli.BoolFlag{Name: "rootless", Usage: "accepted for runc compatibility"},
+		&cli.BoolFlag{Name: "rootless", Usage: "accepted for runc compatibility: the default spec runs rootless as it is"},
 	},
 	Action: func(c *cli.Context) error {
 		path := filepath.Join(c.String("bundle"), "config.json")
