@@ -67,6 +67,8 @@ func TestRootless(t *testing.T) {
 	b := e.newBundle([]string{"sh", "-c", "id; uname -r; echo hi > /tmp/f; cat /tmp/f"}, writable)
 	exit3 := e.newBundle([]string{"sh", "-c", "exit 3"})
 	life := e.newBundle([]string{"sleep", "100"})
+	ubd := e.newBundle([]string{"sh", "-c", "stat -c '%u:%g' /bin/busybox; echo hi > /tmp/g; cat /tmp/g"}, writable,
+		func(s *specs.Spec) { s.Annotations = map[string]string{"org.runuml.rootfs": "ubd"} })
 	chownAll(t, e.dir)
 
 	res := e.run("rl1", b, nil)
@@ -83,6 +85,13 @@ func TestRootless(t *testing.T) {
 	}
 	if res := e.run("rl2", exit3, nil); res.status != 3 {
 		t.Errorf("rootless run of exit 3: status %d (%v); want 3", res.status, res.err)
+	}
+	// The ubd image is made in the monitor's user namespace: the user's files are root's in it.
+	if _, err := exec.LookPath("mkfs.ext4"); err == nil {
+		if res := e.run("rl4", ubd, nil); res.status != 0 || string(res.stdout) != "0:0\nhi\n" {
+			t.Errorf("rootless run on a ubd rootfs: status %d (%v), stdout %q, stderr %q; want 0:0 and hi",
+				res.status, res.err, res.stdout, res.stderr)
+		}
 	}
 
 	c := e.create("rl3", life)
