@@ -86,6 +86,13 @@ func TestRootless(t *testing.T) {
 	if res := e.run("rl2", exit3, nil); res.status != 3 {
 		t.Errorf("rootless run of exit 3: status %d (%v); want 3", res.status, res.err)
 	}
+	// As root of a user namespace already (rootlesskit's, unshare -r's): rootless too, the
+	// monitor staying in that namespace.
+	cmd := exec.Command("setpriv", "--reuid", fmt.Sprint(rootlessUID), "--regid", fmt.Sprint(rootlessUID), "--clear-groups",
+		"--", "unshare", "-r", runumlBin, "--root", e.root, "run", "--bundle", exit3.Dir, "rl5")
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 3 {
+		t.Errorf("run of exit 3 under unshare -r: %v, %s; want status 3", err, out)
+	}
 	// The ubd image is made in the monitor's user namespace: the user's files are root's in it.
 	if _, err := exec.LookPath("mkfs.ext4"); err == nil {
 		if res := e.run("rl4", ubd, nil); res.status != 0 || string(res.stdout) != "0:0\nhi\n" {
