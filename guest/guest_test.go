@@ -13,7 +13,7 @@ func TestArgs(t *testing.T) {
 	seccomp := Kernel{Seccomp: true}.Args(b)
 	ptrace := Kernel{}.Args(b)
 	for _, want := range []string{"mem=128M", "init=/runuml/init", "ssl1=fd:3", "con0=null,fd:2", "rootfstype=hostfs", "rootflags=/", "uml_dir=/tmp",
-		"dhash_entries=2048", "ihash_entries=1024"} {
+		"dhash_entries=2048", "ihash_entries=1024", "page_reporting.page_reporting_order=3"} {
 		if !slices.Contains(seccomp, want) || !slices.Contains(ptrace, want) {
 			t.Errorf("%q missing: %v", want, seccomp)
 		}

@@ -108,6 +108,7 @@ func (k Kernel) Args(b Boot) []string {
 		"uml_dir=/tmp",
 	}
 	args = append(args, hashArgs(b.MemMiB)...)
+	args = append(args, freePageArgs...)
 	if lpj := hostLPJ(); lpj > 0 {
 		// Skips the delay-loop calibration (40 ms of a 60 ms boot); the value only scales
 		// udelay().
@@ -138,6 +139,16 @@ func hashArgs(memMiB int) []string {
 		fmt.Sprintf("ihash_entries=%d", max(memMiB*8, 512)),
 	}
 }
+
+// freePageArgs make the guest give the pages it frees back to the host (kernel patch 0011:
+// free page reporting punches them out of the memory file). The pages an idle guest frees
+// after start (the agent's code, which it pages out) are scattered: blocks of 8 pages and up
+// are reported, where the default (4 MiB blocks) reported none of them; orders 1-3 gave back
+// the same, 4 gave 0.7 MiB less, 5 1.7 less. A freed page first goes to a per-CPU list the
+// reporting does not see (2020 pages, 8 MiB, seen at mem=256M); a high fraction of 1000 keeps
+// that list to 61 pages. Measured with an idle guest (mem=256M): -2.2 MiB of guest RAM on the host, no
+// change in boot, fork or exec times within noise. Harmless to a kernel without the patch.
+var freePageArgs = []string{"page_reporting.page_reporting_order=3", "sysctl.vm.percpu_pagelist_high_fraction=1000"}
 
 // hostLPJ estimates the guest's loops per jiffy from the host CPU's clock: UML's delay loop
 // calibrated to about 15,400 loops per MHz (40 M on a 2.6 GHz host). 0 if unknown.

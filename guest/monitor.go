@@ -122,7 +122,7 @@ func (m *Monitor) Run(ready io.WriteCloser) int {
 	fmt.Fprintln(ready, "ok")
 	ready.Close()
 	// Once the container has settled, what the monitor touched to get there can go.
-	time.AfterFunc(pageOutDelay, pageOutBinary)
+	time.AfterFunc(pageOutDelay, m.pageOutCode)
 
 	status := m.relay(line)
 	m.finish(status)

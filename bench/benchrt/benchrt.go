@@ -51,7 +51,15 @@ func GoBuild(out, pkg, ldflags string, static bool) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build %s (run from the repository root): %w", pkg, err)
 	}
-	return nil
+	// Written back now, as an installed binary is: the host cannot reclaim dirty page-cache
+	// pages of a mapped binary (the monitor's page-out skips them), which made the memory of a
+	// lone container depend on how recently the benchmark had built runuml.
+	f, err := os.Open(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // hybridCgroup2 is the cgroup2 mount of a hybrid hierarchy. crun 1.8 refuses to run when

@@ -39,7 +39,7 @@ func main() {
 	flag.IntVar(&c.tputRuns, "tput-runs", 3, "throughput runs per runtime and direction")
 	flag.IntVar(&c.memRuns, "mem-runs", 3, "measurements per runtime and count of idle containers")
 	flag.StringVar(&c.memCounts, "mem-counts", "1,10,50", "how many idle containers run at once, comma-separated")
-	flag.DurationVar(&c.settle, "settle", 2*time.Second, "wait before reading an idle container's memory")
+	flag.DurationVar(&c.settle, "settle", 30*time.Second, "wait before reading an idle container's memory: past the monitor's page-out (2 s after create) and what faults back after it")
 	flag.StringVar(&c.runtimes, "runtimes", "runuml,runc,crun", "runtimes to compare (runuml first)")
 	flag.StringVar(&c.only, "only", "latency,phases,throughput,memory", "parts to run")
 	flag.StringVar(&c.kernel, "kernel", "", "guest kernel for runuml (default: runuml's own choice)")

@@ -41,6 +41,15 @@ func (m memResult) median() pssSum {
 	return s[len(s)/2]
 }
 
+// spread returns the smallest and largest total of the runs.
+func (m memResult) spread() (lo, hi int) {
+	totals := make([]int, len(m.runs))
+	for i, r := range m.runs {
+		totals[i] = r.total
+	}
+	return slices.Min(totals), slices.Max(totals)
+}
+
 // measureMemory starts, for each count n, n detached `sleep 1000` containers per runtime, lets
 // them settle, sums their PSS and deletes them; runs times each, runtimes interleaved.
 func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {

@@ -146,8 +146,8 @@ func (r *report) memory() {
 		"Pages shared by several containers (the binaries' text) are divided among them, so the " +
 		"cost per container falls as more run. Target for runuml: at most 20 MiB per idle container.")
 	fmt.Println()
-	fmt.Println("| runtime | containers | PSS total | per container | anon / file / shmem per container | processes | runuml / this |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| runtime | containers | PSS total | per container | per container, runs' range | anon / file / shmem per container | processes | runuml / this |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	base := map[int]pssSum{}
 	for _, m := range r.mem {
 		if m.rt == r.rts[0] {
@@ -156,9 +156,10 @@ func (r *report) memory() {
 	}
 	for _, m := range r.mem {
 		v, n := m.median(), float64(m.n)
-		fmt.Printf("| %s | %d | %s | %s | %s / %s / %s | %d | %.1f× |\n", m.rt.Name, m.n, mib(float64(v.total)),
-			mib(float64(v.total)/n), mib(float64(v.anon)/n), mib(float64(v.file)/n), mib(float64(v.shmem)/n),
-			m.procs, float64(base[m.n].total)/float64(v.total))
+		lo, hi := m.spread()
+		fmt.Printf("| %s | %d | %s | %s | %.1f–%s | %s / %s / %s | %d | %.1f× |\n", m.rt.Name, m.n, mib(float64(v.total)),
+			mib(float64(v.total)/n), float64(lo)/n/1024, mib(float64(hi)/n), mib(float64(v.anon)/n), mib(float64(v.file)/n),
+			mib(float64(v.shmem)/n), m.procs, float64(base[m.n].total)/float64(v.total))
 	}
 	fmt.Println()
 	for _, m := range r.mem {

@@ -13,14 +13,19 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/runuml/runuml/guest/pageout"
 	"github.com/runuml/runuml/guest/proto"
 	"github.com/runuml/runuml/hostfs"
 	"github.com/runuml/runuml/netplug"
 )
+
+// pageOutDelay is how long after the container's start the agent gives back its code pages.
+const pageOutDelay = 2 * time.Second
 
 // LinePath is the guest device of the control line (ssl1 on the kernel command line).
 const LinePath = "/dev/ttyS1"
@@ -168,6 +173,12 @@ func (a *agent) readLine(line io.Reader) error {
 				a.w.Send(proto.Fail, 0, proto.ErrorMsg{Message: err.Error()})
 			} else {
 				a.w.Send(proto.Started, 0, nil)
+				// Once the container runs, the agent mostly waits: the guest page cache
+				// need not hold the code it ran to get there (freed guest pages go back to
+				// the host: kernel patch 0011).
+				if f.Proc == 0 {
+					time.AfterFunc(pageOutDelay, func() { pageout.Self() })
+				}
 			}
 			a.starting.Unlock()
 		case proto.Signal:
