@@ -226,6 +226,9 @@ func (e *env) cli(args ...string) (stdout, stderr string, status int) {
 	cmd := exec.CommandContext(e.ctx, runumlBin, append(global, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// A create that succeeds leaves a monitor holding stdout and stderr (the container's):
+	// do not wait for them to close.
+	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

@@ -83,16 +83,27 @@ func serveDNS(t *testing.T, ns *netns, name string, ip net.IP) {
 	}
 	ready := make(chan net.PacketConn, 1)
 	go func() {
-		// The socket is made in ns by a thread that joined it; that thread is never reused.
+		// The socket is made in ns by a thread that joined it and goes back before it is
+		// unlocked: the thread may be the process's main one, which outlives the goroutine and
+		// is what /proc/PID/ns/net shows.
 		runtime.LockOSThread()
-		fd, err := unix.Open("/var/run/netns/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-		}
 		var conn net.PacketConn
+		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err == nil {
-			conn, err = net.ListenPacket("udp", "127.0.0.11:53")
+			var fd int
+			fd, err = unix.Open("/var/run/netns/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Setns(fd, unix.CLONE_NEWNET)
+				unix.Close(fd)
+			}
+			if err == nil {
+				conn, err = net.ListenPacket("udp", "127.0.0.11:53")
+				if rerr := unix.Setns(back, unix.CLONE_NEWNET); rerr != nil {
+					panic(fmt.Sprintf("thread left in %s: %v", ns.name, rerr)) // never unlock it then
+				}
+				runtime.UnlockOSThread()
+			}
+			unix.Close(back)
 		}
 		if err != nil {
 			t.Errorf("DNS server in %s: %v", ns.name, err)
