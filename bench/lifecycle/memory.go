@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // memResult is the host memory of n idle containers of one runtime: PSS summed over each
@@ -17,7 +19,7 @@ import (
 // runtime stays behind). PSS divides a page shared by k processes among them, so the
 // binaries' text costs each of n containers 1/n of it.
 type memResult struct {
-	rt    *ociRuntime
+	rt    *benchrt.Runtime
 	n     int
 	runs  []pssSum // one per run
 	procs int      // processes counted in the last run
@@ -52,7 +54,7 @@ func (m memResult) spread() (lo, hi int) {
 
 // measureMemory starts, for each count n, n detached `sleep 1000` containers per runtime, lets
 // them settle, sums their PSS and deletes them; runs times each, runtimes interleaved.
-func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
+func measureMemory(b *bundle, rts []*benchrt.Runtime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
 	if err := b.set("sleep", "1000"); err != nil {
 		return nil, err
 	}
@@ -80,7 +82,7 @@ func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle 
 
 // idleMemory runs n containers detached, one after the other, waits settle and sums the
 // PSS of all their processes. All n are deleted whatever happens.
-func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work string) (pssSum, int, error) {
+func idleMemory(b *bundle, rt *benchrt.Runtime, n int, settle time.Duration, work string) (pssSum, int, error) {
 	var (
 		sum  pssSum
 		pids []int

@@ -18,7 +18,7 @@ import (
 type report struct {
 	cfg  config
 	note string
-	rts  []*ociRuntime
+	rts  []*benchrt.Runtime
 	lat  []latencyResult
 	ph   []phases
 	tp   []tput

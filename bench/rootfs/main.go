@@ -53,20 +53,16 @@ type tree struct {
 }
 
 func bench(runs int) error {
-	work, err := os.MkdirTemp("", "runuml-bench-rootfs-")
+	bench, err := benchrt.Start("rootfs", "runuml")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchrt.BuildRunuml(work)
+	defer bench.Cleanup()
+	rts, err := bench.Runtimes("runuml", "")
 	if err != nil {
 		return err
 	}
-	rt, err := benchrt.NewRuntime("runuml", bin, work)
-	if err != nil {
-		return err
-	}
-	defer rt.Cleanup()
+	rt, work := rts[0], bench.Work
 	trees := []*tree{{name: "busybox", rootfs: filepath.Join(work, "busybox", "rootfs")}}
 	if err := busybox(trees[0].rootfs); err != nil {
 		return err
