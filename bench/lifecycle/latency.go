@@ -38,8 +38,8 @@ type latencyResult struct {
 // measureLatency times `run` of `true` runs times per runtime after warmup untimed runs each
 // (page cache, first-run costs), interleaved runtime by runtime so that noise of this shared
 // machine hits all alike.
-func measureLatency(b *bundle, rts []*benchrt.Runtime, runs, warmup int) ([]latencyResult, error) {
-	if err := b.set("true"); err != nil {
+func measureLatency(b *benchrt.Bundle, rts []*benchrt.Runtime, runs, warmup int) ([]latencyResult, error) {
+	if err := b.Write("true"); err != nil {
 		return nil, err
 	}
 	res := make([]latencyResult, len(rts))
@@ -73,8 +73,8 @@ type phases struct {
 // measurePhases splits the lifecycle of `true` into create, start, start → exit of the
 // pid-file process (for runuml the monitor, which exits once the guest is down; for runc and
 // crun the container process), and delete. Interleaved like measureLatency.
-func measurePhases(b *bundle, rts []*benchrt.Runtime, runs int, work string) ([]phases, error) {
-	if err := b.set("true"); err != nil {
+func measurePhases(b *benchrt.Bundle, rts []*benchrt.Runtime, runs int, work string) ([]phases, error) {
+	if err := b.Write("true"); err != nil {
 		return nil, err
 	}
 	res := make([]phases, len(rts))
@@ -100,7 +100,7 @@ func measurePhases(b *bundle, rts []*benchrt.Runtime, runs int, work string) ([]
 	return res, nil
 }
 
-func onePhases(b *bundle, rt *benchrt.Runtime, work string) ([4]time.Duration, error) {
+func onePhases(b *benchrt.Bundle, rt *benchrt.Runtime, work string) ([4]time.Duration, error) {
 	var p [4]time.Duration
 	id := rt.NewID()
 	pidFile := filepath.Join(work, id+".pid")
@@ -110,7 +110,7 @@ func onePhases(b *bundle, rt *benchrt.Runtime, work string) ([4]time.Duration, e
 		return p, err
 	}
 	var err error
-	if p[0], err = rt.Call(time.Minute, nil, nil, "create", "--bundle", b.dir, "--pid-file", pidFile, id); err != nil {
+	if p[0], err = rt.Call(time.Minute, nil, nil, "create", "--bundle", b.Dir, "--pid-file", pidFile, id); err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()

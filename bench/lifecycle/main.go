@@ -56,7 +56,7 @@ func main1(c config) error {
 		return err
 	}
 	work := bench.Work
-	b, err := makeBundle(filepath.Join(work, "bundle"))
+	b, err := benchrt.NewBundle(filepath.Join(work, "bundle"))
 	if err != nil {
 		return err
 	}

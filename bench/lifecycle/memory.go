@@ -54,8 +54,8 @@ func (m memResult) spread() (lo, hi int) {
 
 // measureMemory starts, for each count n, n detached `sleep 1000` containers per runtime, lets
 // them settle, sums their PSS and deletes them; runs times each, runtimes interleaved.
-func measureMemory(b *bundle, rts []*benchrt.Runtime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
-	if err := b.set("sleep", "1000"); err != nil {
+func measureMemory(b *benchrt.Bundle, rts []*benchrt.Runtime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
+	if err := b.Write("sleep", "1000"); err != nil {
 		return nil, err
 	}
 	var res []memResult
@@ -82,7 +82,7 @@ func measureMemory(b *bundle, rts []*benchrt.Runtime, counts []int, runs int, se
 
 // idleMemory runs n containers detached, one after the other, waits settle and sums the
 // PSS of all their processes. All n are deleted whatever happens.
-func idleMemory(b *bundle, rt *benchrt.Runtime, n int, settle time.Duration, work string) (pssSum, int, error) {
+func idleMemory(b *benchrt.Bundle, rt *benchrt.Runtime, n int, settle time.Duration, work string) (pssSum, int, error) {
 	var (
 		sum  pssSum
 		pids []int
@@ -100,7 +100,7 @@ func idleMemory(b *bundle, rt *benchrt.Runtime, n int, settle time.Duration, wor
 			id := rt.NewID()
 			ids = append(ids, id) // deleted at the end even if this attempt fails
 			pidFile := filepath.Join(work, id+".pid")
-			if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+			if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.Dir, id); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(pidFile)

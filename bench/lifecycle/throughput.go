@@ -23,12 +23,12 @@ type tput struct {
 // measureThroughput pipes size bytes into `run` of `wc -c` (host -> container) and reads
 // `run` of `head -c SIZE /dev/zero` (container -> host), runs times per runtime, interleaved.
 // The whole `run` is timed, so the container's start and teardown are part of the rate.
-func measureThroughput(b *bundle, rts []*benchrt.Runtime, size int64, runs int) ([]tput, error) {
+func measureThroughput(b *benchrt.Bundle, rts []*benchrt.Runtime, size int64, runs int) ([]tput, error) {
 	res := make([]tput, len(rts))
 	for i, rt := range rts {
 		res[i] = tput{rt: rt, inOK: true, outOK: true}
 	}
-	if err := b.set("wc", "-c"); err != nil {
+	if err := b.Write("wc", "-c"); err != nil {
 		return nil, err
 	}
 	err := series(rts, runs, func(i int, rt *benchrt.Runtime) error {
@@ -43,7 +43,7 @@ func measureThroughput(b *bundle, rts []*benchrt.Runtime, size int64, runs int) 
 	if err != nil {
 		return nil, err
 	}
-	if err := b.set("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
+	if err := b.Write("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
 		return nil, err
 	}
 	err = series(rts, runs, func(i int, rt *benchrt.Runtime) error {
@@ -78,7 +78,7 @@ func timeoutFor(size int64) time.Duration { return time.Minute + time.Duration(s
 
 // stdinRun writes size bytes of random data into the container's stdin and checks that
 // `wc -c` counted all of them.
-func stdinRun(b *bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
+func stdinRun(b *benchrt.Bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return 0, false, err
@@ -127,7 +127,7 @@ func stdinRun(b *bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, 
 }
 
 // stdoutRun reads the container's stdout to EOF, counting bytes and checking they are zeros.
-func stdoutRun(b *bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
+func stdoutRun(b *benchrt.Bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return 0, false, err

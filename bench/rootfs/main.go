@@ -166,18 +166,13 @@ func allocated(path string) int64 {
 	return st.Blocks * 512
 }
 
-// busybox makes a busybox-static rootfs at dir.
+// busybox makes a busybox-static rootfs at dir with the applets the workload uses.
 func busybox(dir string) error {
-	for _, d := range []string{"bin", "dev", "etc", "proc", "sys", "tmp", "root"} {
+	if err := benchrt.Busybox(dir, "sh", "true", "dd", "find", "cp", "date", "wc", "sync"); err != nil {
+		return err
+	}
+	for _, d := range []string{"etc", "tmp", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(dir, "bin")).CombinedOutput(); err != nil {
-		return fmt.Errorf("busybox-static: %v: %s", err, out)
-	}
-	for _, a := range []string{"sh", "true", "dd", "find", "cp", "date", "wc", "sync"} {
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
 			return err
 		}
 	}
