@@ -123,6 +123,7 @@ type Runtime struct {
 	Name  string
 	Bin   string
 	root  string
+	work  string   // the work dir, TMP in PrintFailures
 	dir   string   // Name as a file name
 	Fails []string // errors of failed attempts, retried and reported
 
@@ -133,7 +134,7 @@ type Runtime struct {
 // NewRuntime makes the runtime's state root and stderr file under work.
 func NewRuntime(name, bin, work string) (*Runtime, error) {
 	dir := strings.NewReplacer(" ", "-", "=", "-", ",", "-", "/", "-").Replace(name)
-	r := &Runtime{Name: name, Bin: bin, root: filepath.Join(work, "root-"+dir), dir: dir}
+	r := &Runtime{Name: name, Bin: bin, root: filepath.Join(work, "root-"+dir), dir: dir, work: work}
 	var err error
 	r.stderr, err = os.Create(filepath.Join(work, "stderr-"+dir))
 	return r, err
@@ -159,8 +160,11 @@ func (r *Runtime) Attempt(f func() error) error {
 // NewID returns an id never used before, so no run sees state left by another.
 func (r *Runtime) NewID() string {
 	r.n++
-	return fmt.Sprintf("b%d-%s-%d", os.Getpid(), r.dir, r.n)
+	return fmt.Sprintf("%s%d", r.idPrefix(), r.n)
 }
+
+// idPrefix is what all of NewID's ids start with.
+func (r *Runtime) idPrefix() string { return fmt.Sprintf("b%d-%s-", os.Getpid(), r.dir) }
 
 // Command is the runtime's CLI with its state root and args.
 func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
