@@ -53,16 +53,16 @@ type tree struct {
 }
 
 func bench(runs int) error {
-	bench, err := benchrt.Start("rootfs", "runuml")
+	b, err := benchrt.Start("rootfs", "runuml")
 	if err != nil {
 		return err
 	}
-	defer bench.Cleanup()
-	rts, err := bench.Runtimes("runuml", "")
+	defer b.Cleanup()
+	rts, err := b.Runtimes("runuml", "")
 	if err != nil {
 		return err
 	}
-	rt, work := rts[0], bench.Work
+	rt, work := rts[0], b.Work
 	trees := []*tree{{name: "busybox", rootfs: filepath.Join(work, "busybox", "rootfs")}}
 	if err := busybox(trees[0].rootfs); err != nil {
 		return err
