@@ -2,6 +2,8 @@ package benchrt
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -46,11 +48,13 @@ var logTimeRE = regexp.MustCompile(`time="[^"]*" `)
 // (Runtime.Attempt), each message once with its count. Container ids, the work dir and log
 // timestamps differ per attempt and would split one cause into many: they are written as ID
 // and TMP, or left out.
-func PrintFailures(rts []*Runtime) {
-	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
-	fmt.Println()
+func PrintFailures(rts []*Runtime) { writeFailures(os.Stdout, rts) }
+
+func writeFailures(w io.Writer, rts []*Runtime) {
+	fmt.Fprintln(w, "## Failed attempts (retried with a fresh container, not in the numbers above)")
+	fmt.Fprintln(w)
 	for _, rt := range rts {
-		fmt.Printf("- %s: %d\n", rt.Name, len(rt.Fails))
+		fmt.Fprintf(w, "- %s: %d\n", rt.Name, len(rt.Fails))
 		idRE := regexp.MustCompile(regexp.QuoteMeta(rt.idPrefix()) + "[0-9]+")
 		count := map[string]int{}
 		var order []string
@@ -63,8 +67,8 @@ func PrintFailures(rts []*Runtime) {
 			count[f]++
 		}
 		for _, f := range order {
-			fmt.Printf("  - %d× `%s`\n", count[f], strings.ReplaceAll(f, "`", "'"))
+			fmt.Fprintf(w, "  - %d× `%s`\n", count[f], strings.ReplaceAll(f, "`", "'"))
 		}
 	}
-	fmt.Println()
+	fmt.Fprintln(w)
 }
