@@ -59,7 +59,7 @@ func measureThroughput(b *benchrt.Bundle, rts []*benchrt.Runtime, size int64, ru
 }
 
 // series runs one measurement runs times per runtime, interleaved; a failed try is retried
-// (ociRuntime.attempt) and only the successful one records.
+// (benchrt.Runtime.Attempt) and only the successful one records.
 func series(rts []*benchrt.Runtime, runs int, measure func(i int, rt *benchrt.Runtime) error) error {
 	for range runs {
 		for i, rt := range rts {
