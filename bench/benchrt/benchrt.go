@@ -1,6 +1,8 @@
-// Package benchrt is what the benchmarks that compare runuml with runc and crun share: building
-// runuml as `make build` does, a private mount namespace in which crun runs on this host, and
-// an OCI runtime CLI with a state root of its own.
+// Package benchrt is what the benchmarks that compare runuml with runc and crun share: the
+// start and cleanup of a run (bench.go), building runuml as `make build` does, a private mount
+// namespace in which crun runs on this host, an OCI runtime CLI with a state root of its own
+// (this file), a busybox bundle (bundle.go) and the common parts of the markdown reports
+// (report.go).
 package benchrt
 
 import (
