@@ -1,6 +1,8 @@
-// Package benchrt is what the benchmarks that compare runuml with runc and crun share: building
-// runuml as `make build` does, a private mount namespace in which crun runs on this host, and
-// an OCI runtime CLI with a state root of its own.
+// Package benchrt is what the benchmarks that compare runuml with runc and crun share: the
+// start and cleanup of a run (bench.go), building runuml as `make build` does, a private mount
+// namespace in which crun runs on this host, an OCI runtime CLI with a state root of its own
+// (this file), a busybox bundle (bundle.go) and the common parts of the markdown reports
+// (report.go).
 package benchrt
 
 import (
@@ -123,6 +125,7 @@ type Runtime struct {
 	Name  string
 	Bin   string
 	root  string
+	work  string   // the work dir, TMP in PrintFailures
 	dir   string   // Name as a file name
 	Fails []string // errors of failed attempts, retried and reported
 
@@ -133,7 +136,7 @@ type Runtime struct {
 // NewRuntime makes the runtime's state root and stderr file under work.
 func NewRuntime(name, bin, work string) (*Runtime, error) {
 	dir := strings.NewReplacer(" ", "-", "=", "-", ",", "-", "/", "-").Replace(name)
-	r := &Runtime{Name: name, Bin: bin, root: filepath.Join(work, "root-"+dir), dir: dir}
+	r := &Runtime{Name: name, Bin: bin, root: filepath.Join(work, "root-"+dir), dir: dir, work: work}
 	var err error
 	r.stderr, err = os.Create(filepath.Join(work, "stderr-"+dir))
 	return r, err
@@ -159,8 +162,11 @@ func (r *Runtime) Attempt(f func() error) error {
 // NewID returns an id never used before, so no run sees state left by another.
 func (r *Runtime) NewID() string {
 	r.n++
-	return fmt.Sprintf("b%d-%s-%d", os.Getpid(), r.dir, r.n)
+	return fmt.Sprintf("%s%d", r.idPrefix(), r.n)
 }
+
+// idPrefix is what all of NewID's ids start with.
+func (r *Runtime) idPrefix() string { return fmt.Sprintf("b%d-%s-", os.Getpid(), r.dir) }
 
 // Command is the runtime's CLI with its state root and args.
 func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // recommended7 is the default command line tail for the 7.x kernel (on top
@@ -135,7 +137,7 @@ func run(k7, k61, before string, runs, chanMB, cpu, lpj int, extra7 []string, on
 }
 
 // setup makes the hostfs root (static init, busybox as /bin/true, empty
-// /dev and /proc for the guest's own mounts; init's stdio is the kernel's
+// /dev, /proc and /sys for the guest's own mounts; init's stdio is the kernel's
 // /dev/console from its initial rootfs, so no device nodes are needed) and
 // the tmpfs directories for UML.
 func setup(cpu int) (*env, func(), error) {
@@ -151,13 +153,13 @@ func setup(cpu int) (*env, func(), error) {
 	cleanup := func() { os.RemoveAll(root); os.RemoveAll(shm) }
 	e := &env{root: root, shm: shm, umlDir: filepath.Join(shm, "uml"), cpu: cpu}
 	fail := func(err error) (*env, func(), error) { cleanup(); return nil, nil, err }
-	for _, d := range []string{"dev", "proc", "bin", "tmp"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+	if err := benchrt.Busybox(root, "true"); err != nil {
+		return fail(err)
+	}
+	for _, d := range []string{filepath.Join(root, "tmp"), e.umlDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			return fail(err)
 		}
-	}
-	if err := os.Mkdir(e.umlDir, 0o755); err != nil {
-		return fail(err)
 	}
 	pkg := "./bench/boot/guestinit"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Path != "" && bi.Path != "command-line-arguments" {
@@ -168,20 +170,6 @@ func setup(cpu int) (*env, func(), error) {
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		return fail(fmt.Errorf("building guestinit: %w", err))
-	}
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		return fail(fmt.Errorf("busybox (apt-get install busybox-static): %w", err))
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := os.Symlink("busybox", filepath.Join(root, "bin/true")); err != nil {
-		return fail(err)
 	}
 	return e, cleanup, nil
 }

@@ -10,16 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/runuml/runuml/bench/benchrt"
 	"github.com/runuml/runuml/integration/dockerd"
 )
 
@@ -37,9 +32,11 @@ func main() {
 }
 
 func bench(runs, warmup int, runuml string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("run as root")
+	b, err := benchrt.Start("docker", "")
+	if err != nil {
+		return err
 	}
+	defer b.Cleanup()
 	bin, err := filepath.Abs(runuml)
 	if err != nil {
 		return err
@@ -47,19 +44,11 @@ func bench(runs, warmup int, runuml string) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%w (make build)", err)
 	}
-	work, err := os.MkdirTemp("", "runuml-bench-docker-")
+	d, err := dockerd.Start(dockerd.Options{Runuml: bin, Data: filepath.Join(b.Work, "daemons")})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	d, err := dockerd.Start(dockerd.Options{Runuml: bin, Data: filepath.Join(work, "daemons")})
-	if err != nil {
-		return err
-	}
-	defer d.Stop()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, unix.SIGTERM)
-	go func() { <-sig; d.Stop(); os.RemoveAll(work); os.Exit(1) }()
+	b.OnCleanup(d.Stop)
 	if _, err := d.ImportBusybox(image); err != nil {
 		return err
 	}
@@ -81,16 +70,10 @@ func bench(runs, warmup int, runuml string) error {
 }
 
 func report(d *dockerd.Daemons, bin string, runs, warmup int, rts []string, times map[string][]time.Duration) {
-	var u unix.Utsname
-	unix.Uname(&u)
-	version := func(cmd ...string) string {
-		out, _ := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
-		return strings.TrimSuffix(strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " "), ";")
-	}
 	fmt.Println("# runuml docker benchmark")
 	fmt.Println()
-	fmt.Printf("- machine: %d CPUs, host kernel %s, %s\n", runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("- %s\n- runuml: %s\n- runc: %s\n", version("/usr/sbin/dockerd", "--version"), version(bin, "--version"), version("runc", "--version"))
+	fmt.Println("- machine: " + benchrt.Machine())
+	fmt.Printf("- %s\n- runuml: %s\n- runc: %s\n", benchrt.Version("/usr/sbin/dockerd"), benchrt.Version(bin), benchrt.Version("runc"))
 	fmt.Println("- image: busybox-static (`docker import`), default bridge network, dockerd and containerd of the benchmark's own")
 	fmt.Println()
 	fmt.Printf("## `docker run --rm IMAGE true` (%d runs each after %d warm-up, alternating)\n\n", runs, warmup)

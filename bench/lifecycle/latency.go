@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // dist is a sample of durations.
@@ -29,15 +31,15 @@ func (d dist) median() time.Duration { return d.pct(0.5) }
 
 // latencyResult holds one runtime's `run` of `true` times.
 type latencyResult struct {
-	rt    *ociRuntime
+	rt    *benchrt.Runtime
 	times dist
 }
 
 // measureLatency times `run` of `true` runs times per runtime after warmup untimed runs each
 // (page cache, first-run costs), interleaved runtime by runtime so that noise of this shared
 // machine hits all alike.
-func measureLatency(b *bundle, rts []*ociRuntime, runs, warmup int) ([]latencyResult, error) {
-	if err := b.set("true"); err != nil {
+func measureLatency(b *benchrt.Bundle, rts []*benchrt.Runtime, runs, warmup int) ([]latencyResult, error) {
+	if err := b.Write("true"); err != nil {
 		return nil, err
 	}
 	res := make([]latencyResult, len(rts))
@@ -48,7 +50,7 @@ func measureLatency(b *bundle, rts []*ociRuntime, runs, warmup int) ([]latencyRe
 		for i, rt := range rts {
 			var el time.Duration
 			err := rt.Attempt(func() (err error) {
-				el, err = rt.run(b, time.Minute, nil, nil)
+				el, err = run(rt, b, time.Minute, nil, nil)
 				return err
 			})
 			if err != nil {
@@ -64,15 +66,15 @@ func measureLatency(b *bundle, rts []*ociRuntime, runs, warmup int) ([]latencyRe
 
 // phases are the verbs of one lifecycle done one by one, as containerd does them.
 type phases struct {
-	rt                         *ociRuntime
+	rt                         *benchrt.Runtime
 	create, start, exit, delet dist
 }
 
 // measurePhases splits the lifecycle of `true` into create, start, start → exit of the
 // pid-file process (for runuml the monitor, which exits once the guest is down; for runc and
 // crun the container process), and delete. Interleaved like measureLatency.
-func measurePhases(b *bundle, rts []*ociRuntime, runs int, work string) ([]phases, error) {
-	if err := b.set("true"); err != nil {
+func measurePhases(b *benchrt.Bundle, rts []*benchrt.Runtime, runs int, work string) ([]phases, error) {
+	if err := b.Write("true"); err != nil {
 		return nil, err
 	}
 	res := make([]phases, len(rts))
@@ -98,7 +100,7 @@ func measurePhases(b *bundle, rts []*ociRuntime, runs int, work string) ([]phase
 	return res, nil
 }
 
-func onePhases(b *bundle, rt *ociRuntime, work string) ([4]time.Duration, error) {
+func onePhases(b *benchrt.Bundle, rt *benchrt.Runtime, work string) ([4]time.Duration, error) {
 	var p [4]time.Duration
 	id := rt.NewID()
 	pidFile := filepath.Join(work, id+".pid")
@@ -108,7 +110,7 @@ func onePhases(b *bundle, rt *ociRuntime, work string) ([4]time.Duration, error)
 		return p, err
 	}
 	var err error
-	if p[0], err = rt.Call(time.Minute, nil, nil, "create", "--bundle", b.dir, "--pid-file", pidFile, id); err != nil {
+	if p[0], err = rt.Call(time.Minute, nil, nil, "create", "--bundle", b.Dir, "--pid-file", pidFile, id); err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()

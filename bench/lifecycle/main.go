@@ -10,15 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/bench/benchrt"
 )
@@ -51,81 +46,22 @@ func main() {
 }
 
 func main1(c config) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("run as root")
-	}
-	// Environment variable marking the re-executed benchmark inside its own mount namespace.
-	note, err := benchrt.CrunNamespace(c.runtimes, "RUNUML_BENCH_LIFECYCLE_NS")
+	bench, err := benchrt.Start("lifecycle", c.runtimes)
 	if err != nil {
 		return err
 	}
-	// An aborting UML guest would leave a core file of its whole memory.
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "runuml-bench-lifecycle-")
+	defer bench.Cleanup()
+	rts, err := bench.Runtimes(c.runtimes, c.kernel)
 	if err != nil {
 		return err
 	}
-	var (
-		mu   sync.Mutex
-		rts  []*ociRuntime
-		once sync.Once
-	)
-	// Everything we made goes, also when interrupted: containers first (a detached one
-	// outlives us otherwise), then the work dir.
-	cleanup := func() {
-		once.Do(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, rt := range rts {
-				rt.Cleanup()
-			}
-			os.RemoveAll(work)
-		})
-	}
-	defer cleanup()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "bench/lifecycle: %v, cleaning up\n", s)
-		cleanup()
-		os.Exit(1)
-	}()
-
-	fmt.Fprintln(os.Stderr, "building runuml ...")
-	runuml, err := benchrt.BuildRunuml(filepath.Join(work, "bin"))
+	work := bench.Work
+	b, err := benchrt.NewBundle(filepath.Join(work, "bundle"))
 	if err != nil {
 		return err
-	}
-	if c.kernel != "" {
-		os.Setenv("RUNUML_KERNEL", c.kernel) // runuml's --kernel, also for its monitor
-	}
-	b, err := makeBundle(filepath.Join(work, "bundle"))
-	if err != nil {
-		return err
-	}
-	for _, name := range strings.Split(c.runtimes, ",") {
-		bin := runuml
-		if name != "runuml" {
-			if bin, err = exec.LookPath(name); err != nil {
-				return err
-			}
-		}
-		rt, err := newRuntime(name, bin, work)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		rts = append(rts, rt)
-		mu.Unlock()
-	}
-	if len(rts) == 0 || rts[0].Name != "runuml" {
-		return fmt.Errorf("-runtimes must start with runuml")
 	}
 
-	rep := report{cfg: c, note: note, rts: rts}
+	rep := report{cfg: c, note: bench.Note, rts: rts}
 	if strings.Contains(c.only, "latency") {
 		fmt.Fprintln(os.Stderr, "latency: run of true ...")
 		if rep.lat, err = measureLatency(b, rts, c.runs, c.warmup); err != nil {

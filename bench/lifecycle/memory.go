@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // memResult is the host memory of n idle containers of one runtime: PSS summed over each
@@ -17,7 +19,7 @@ import (
 // runtime stays behind). PSS divides a page shared by k processes among them, so the
 // binaries' text costs each of n containers 1/n of it.
 type memResult struct {
-	rt    *ociRuntime
+	rt    *benchrt.Runtime
 	n     int
 	runs  []pssSum // one per run
 	procs int      // processes counted in the last run
@@ -52,8 +54,8 @@ func (m memResult) spread() (lo, hi int) {
 
 // measureMemory starts, for each count n, n detached `sleep 1000` containers per runtime, lets
 // them settle, sums their PSS and deletes them; runs times each, runtimes interleaved.
-func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
-	if err := b.set("sleep", "1000"); err != nil {
+func measureMemory(b *benchrt.Bundle, rts []*benchrt.Runtime, counts []int, runs int, settle time.Duration, work string) ([]memResult, error) {
+	if err := b.Write("sleep", "1000"); err != nil {
 		return nil, err
 	}
 	var res []memResult
@@ -80,7 +82,7 @@ func measureMemory(b *bundle, rts []*ociRuntime, counts []int, runs int, settle 
 
 // idleMemory runs n containers detached, one after the other, waits settle and sums the
 // PSS of all their processes. All n are deleted whatever happens.
-func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work string) (pssSum, int, error) {
+func idleMemory(b *benchrt.Bundle, rt *benchrt.Runtime, n int, settle time.Duration, work string) (pssSum, int, error) {
 	var (
 		sum  pssSum
 		pids []int
@@ -98,7 +100,7 @@ func idleMemory(b *bundle, rt *ociRuntime, n int, settle time.Duration, work str
 			id := rt.NewID()
 			ids = append(ids, id) // deleted at the end even if this attempt fails
 			pidFile := filepath.Join(work, id+".pid")
-			if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+			if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.Dir, id); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(pidFile)

@@ -2,14 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
-	"regexp"
-	"runtime"
 	"slices"
-	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/bench/benchrt"
 )
@@ -18,7 +12,7 @@ import (
 type report struct {
 	cfg  config
 	note string
-	rts  []*ociRuntime
+	rts  []*benchrt.Runtime
 	lat  []latencyResult
 	ph   []phases
 	tp   []tput
@@ -39,50 +33,14 @@ func (r *report) print() {
 	if r.mem != nil {
 		r.memory()
 	}
-	r.failures()
-}
-
-var (
-	idRE   = regexp.MustCompile(`lc[0-9]+-[a-z]+-[0-9]+`)
-	tmpRE  = regexp.MustCompile(`/tmp/runuml-bench-lifecycle-[0-9]+`)
-	timeRE = regexp.MustCompile(`time="[^"]*" `)
-)
-
-// failures lists the attempts that failed and were retried, grouped by message.
-func (r *report) failures() {
-	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
-	fmt.Println()
-	for _, rt := range r.rts {
-		fmt.Printf("- %s: %d\n", rt.Name, len(rt.Fails))
-		count := map[string]int{}
-		var order []string
-		for _, f := range rt.Fails {
-			// Ids and temp paths differ per attempt and would split one cause into many.
-			f = idRE.ReplaceAllString(tmpRE.ReplaceAllString(f, "TMP"), "ID")
-			f = timeRE.ReplaceAllString(f, "")
-			if count[f] == 0 {
-				order = append(order, f)
-			}
-			count[f]++
-		}
-		for _, f := range order {
-			fmt.Printf("  - %d× `%s`\n", count[f], strings.ReplaceAll(f, "`", "'"))
-		}
-	}
-	fmt.Println()
+	benchrt.PrintFailures(r.rts)
 }
 
 func (r *report) machine() {
-	var u unix.Utsname
-	unix.Uname(&u)
 	fmt.Println("# runuml lifecycle benchmark")
 	fmt.Println()
-	fmt.Printf("- machine: %d CPUs (nproc), host kernel %s, %s\n", runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339))
-	for _, rt := range r.rts {
-		out, _ := exec.Command(rt.Bin, "--version").CombinedOutput()
-		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
-		fmt.Printf("- %s: %s\n", rt.Name, strings.TrimSuffix(v, ";"))
-	}
+	fmt.Println("- machine: " + benchrt.Machine())
+	benchrt.PrintVersions(r.rts)
 	fmt.Println("- bundle: busybox-static rootfs, `runc spec` config.json (terminal false), shared by all runtimes")
 	if r.note != "" {
 		fmt.Println("- " + r.note)

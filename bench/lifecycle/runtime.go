@@ -13,19 +13,11 @@ import (
 	"github.com/runuml/runuml/bench/benchrt"
 )
 
-// ociRuntime is one runtime the benchmark compares.
-type ociRuntime struct{ *benchrt.Runtime }
-
-func newRuntime(name, bin, work string) (*ociRuntime, error) {
-	r, err := benchrt.NewRuntime(name, bin, work)
-	return &ociRuntime{r}, err
-}
-
 // run is `RUNTIME --root R run --bundle B ID` in the foreground; on failure the container is
 // deleted with --force, whatever state it was left in.
-func (r *ociRuntime) run(b *bundle, timeout time.Duration, stdin, stdout *os.File) (time.Duration, error) {
+func run(r *benchrt.Runtime, b *benchrt.Bundle, timeout time.Duration, stdin, stdout *os.File) (time.Duration, error) {
 	id := r.NewID()
-	el, err := r.Call(timeout, stdin, stdout, "run", "--bundle", b.dir, id)
+	el, err := r.Call(timeout, stdin, stdout, "run", "--bundle", b.Dir, id)
 	if err != nil {
 		r.ForceDelete(id)
 	}

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runuml/runuml/bench/benchrt"
 )
 
 // tput holds one runtime's end-to-end rates in MB/s (10^6 bytes per second), boot included.
 type tput struct {
-	rt          *ociRuntime
+	rt          *benchrt.Runtime
 	in, out     []float64
 	inT, outT   dist // wall time of each run
 	inOK, outOK bool // every byte count was right
@@ -21,15 +23,15 @@ type tput struct {
 // measureThroughput pipes size bytes into `run` of `wc -c` (host -> container) and reads
 // `run` of `head -c SIZE /dev/zero` (container -> host), runs times per runtime, interleaved.
 // The whole `run` is timed, so the container's start and teardown are part of the rate.
-func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tput, error) {
+func measureThroughput(b *benchrt.Bundle, rts []*benchrt.Runtime, size int64, runs int) ([]tput, error) {
 	res := make([]tput, len(rts))
 	for i, rt := range rts {
 		res[i] = tput{rt: rt, inOK: true, outOK: true}
 	}
-	if err := b.set("wc", "-c"); err != nil {
+	if err := b.Write("wc", "-c"); err != nil {
 		return nil, err
 	}
-	err := series(rts, runs, func(i int, rt *ociRuntime) error {
+	err := series(rts, runs, func(i int, rt *benchrt.Runtime) error {
 		el, ok, err := stdinRun(b, rt, size)
 		if err != nil {
 			return err
@@ -41,10 +43,10 @@ func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tp
 	if err != nil {
 		return nil, err
 	}
-	if err := b.set("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
+	if err := b.Write("head", "-c", strconv.FormatInt(size, 10), "/dev/zero"); err != nil {
 		return nil, err
 	}
-	err = series(rts, runs, func(i int, rt *ociRuntime) error {
+	err = series(rts, runs, func(i int, rt *benchrt.Runtime) error {
 		el, ok, err := stdoutRun(b, rt, size)
 		if err != nil {
 			return err
@@ -57,8 +59,8 @@ func measureThroughput(b *bundle, rts []*ociRuntime, size int64, runs int) ([]tp
 }
 
 // series runs one measurement runs times per runtime, interleaved; a failed try is retried
-// (ociRuntime.attempt) and only the successful one records.
-func series(rts []*ociRuntime, runs int, measure func(i int, rt *ociRuntime) error) error {
+// (benchrt.Runtime.Attempt) and only the successful one records.
+func series(rts []*benchrt.Runtime, runs int, measure func(i int, rt *benchrt.Runtime) error) error {
 	for range runs {
 		for i, rt := range rts {
 			if err := rt.Attempt(func() error { return measure(i, rt) }); err != nil {
@@ -76,7 +78,7 @@ func timeoutFor(size int64) time.Duration { return time.Minute + time.Duration(s
 
 // stdinRun writes size bytes of random data into the container's stdin and checks that
 // `wc -c` counted all of them.
-func stdinRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error) {
+func stdinRun(b *benchrt.Bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return 0, false, err
@@ -108,7 +110,7 @@ func stdinRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error
 	var out bytes.Buffer
 	read := make(chan error, 1)
 	go func() { _, err := io.Copy(&out, outR); outR.Close(); read <- err }()
-	el, err := rt.run(b, timeoutFor(size), inR, outW)
+	el, err := run(rt, b, timeoutFor(size), inR, outW)
 	werr, rerr := <-wrote, <-read
 	if err != nil {
 		return el, false, err
@@ -125,7 +127,7 @@ func stdinRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error
 }
 
 // stdoutRun reads the container's stdout to EOF, counting bytes and checking they are zeros.
-func stdoutRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, error) {
+func stdoutRun(b *benchrt.Bundle, rt *benchrt.Runtime, size int64) (time.Duration, bool, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return 0, false, err
@@ -159,7 +161,7 @@ func stdoutRun(b *bundle, rt *ociRuntime, size int64) (time.Duration, bool, erro
 		outR.Close()
 		read <- c
 	}()
-	el, err := rt.run(b, timeoutFor(size), nil, outW)
+	el, err := run(rt, b, timeoutFor(size), nil, outW)
 	c := <-read
 	if err != nil {
 		return el, false, err

@@ -13,14 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/bench/benchrt"
 )
@@ -51,96 +46,36 @@ func main() {
 }
 
 func main1(c config) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("run as root")
-	}
-	// Environment variable marking the re-executed benchmark inside its own mount namespace.
-	note, err := benchrt.CrunNamespace(c.runtimes, "RUNUML_BENCH_NET_NS")
+	bench, err := benchrt.Start("net", c.runtimes)
 	if err != nil {
 		return err
 	}
-	// An aborting UML guest would leave a core file of its whole memory.
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "runuml-bench-net-")
+	defer bench.Cleanup()
+	base, err := bench.Runtimes(c.runtimes, c.kernel)
 	if err != nil {
 		return err
 	}
-	var (
-		mu   sync.Mutex
-		rts  []*ociRuntime
-		nss  = map[*netns]bool{}
-		once sync.Once
-	)
-	// Everything we made goes, also on failure or when interrupted: containers first, then
-	// the namespaces and veths, then the work dir.
-	cleanup := func() {
-		once.Do(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, rt := range rts {
-				rt.Cleanup()
-			}
-			for ns := range nss {
-				ns.remove()
-			}
-			os.RemoveAll(work)
-		})
-	}
-	defer cleanup()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "bench/net: %v, cleaning up\n", s)
-		cleanup()
-		os.Exit(1)
-	}()
-
-	fmt.Fprintln(os.Stderr, "building runuml and tcpbench ...")
-	runuml, err := benchrt.BuildRunuml(filepath.Join(work, "bin"))
-	if err != nil {
-		return err
-	}
-	if c.kernel != "" {
-		os.Setenv("RUNUML_KERNEL", c.kernel) // runuml's --kernel, also for its monitor
-	}
+	work := bench.Work
+	fmt.Fprintln(os.Stderr, "building tcpbench ...")
 	b, err := makeBundle(filepath.Join(work, "bundle"))
 	if err != nil {
 		return err
 	}
-	add := func(rt *ociRuntime) {
-		mu.Lock()
-		rts = append(rts, rt)
-		mu.Unlock()
-	}
-	for _, name := range strings.Split(c.runtimes, ",") {
-		bin := runuml
-		if name != "runuml" {
-			if bin, err = exec.LookPath(name); err != nil {
+	// The runuml variants come right after runuml.
+	rts := []*ociRuntime{{Runtime: base[0]}}
+	if c.variants != "" {
+		for _, v := range strings.Split(c.variants, ";") {
+			rt, err := bench.NewRuntime("runuml "+v, base[0].Bin)
+			if err != nil {
 				return err
 			}
-		}
-		rt, err := newRuntime(name, bin, work, nil)
-		if err != nil {
-			return err
-		}
-		add(rt)
-		if name == "runuml" && c.variants != "" {
-			for _, v := range strings.Split(c.variants, ";") {
-				rt, err := newRuntime("runuml "+v, bin, work, annotations(v))
-				if err != nil {
-					return err
-				}
-				add(rt)
-			}
+			rts = append(rts, &ociRuntime{rt, annotations(v)})
 		}
 	}
-	if len(rts) == 0 || rts[0].Name != "runuml" {
-		return fmt.Errorf("-runtimes must start with runuml")
+	for _, rt := range base[1:] {
+		rts = append(rts, &ociRuntime{Runtime: rt})
 	}
-	rep := report{cfg: c, note: note, rts: rts, load: []string{loadavg()}}
+	rep := report{cfg: c, note: bench.Note, rts: rts, load: []string{loadavg()}}
 	fmt.Fprintf(os.Stderr, "throughput: %d containers per runtime, %gs each way ...\n", c.runs, c.seconds)
 	d := time.Duration(c.seconds * float64(time.Second))
 	res := make([]result, len(rts))
@@ -149,9 +84,8 @@ func main1(c config) error {
 			res[i].rt = rt
 			err := rt.Attempt(func() error {
 				ns, err := newNetns(round*len(rts) + i)
-				mu.Lock()
-				nss[ns] = true
-				mu.Unlock()
+				// Removed again below; this is for a failure or an interrupt in between.
+				bench.OnCleanup(func() { ns.remove() })
 				if err != nil {
 					return err
 				}

@@ -35,7 +35,7 @@ func measure(b *bundle, rt *ociRuntime, ns *netns, d time.Duration, work string)
 	pidFile := filepath.Join(work, id+".pid")
 	defer os.Remove(pidFile)
 	defer rt.ForceDelete(id)
-	if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.dir, id); err != nil {
+	if _, err := rt.Call(time.Minute, nil, nil, "run", "--detach", "--pid-file", pidFile, "--bundle", b.Dir, id); err != nil {
 		return 0, 0, err
 	}
 	addr := net.JoinHostPort(ns.guestIP, strconv.Itoa(serverPort))

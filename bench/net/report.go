@@ -2,13 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
-	"runtime"
 	"slices"
-	"strings"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/runuml/runuml/bench/benchrt"
 )
@@ -26,22 +20,14 @@ type report struct {
 }
 
 func (r *report) print() {
-	var u unix.Utsname
-	unix.Uname(&u)
+	rts := make([]*benchrt.Runtime, len(r.rts))
+	for i, rt := range r.rts {
+		rts[i] = rt.Runtime
+	}
 	fmt.Println("# runuml network benchmark")
 	fmt.Println()
-	fmt.Printf("- machine: %d CPUs (nproc), host kernel %s, %s, load average %s before, %s after\n", runtime.NumCPU(),
-		unix.ByteSliceToString(u.Release[:]), time.Now().UTC().Format(time.RFC3339), r.load[0], r.load[len(r.load)-1])
-	seen := map[string]bool{}
-	for _, rt := range r.rts {
-		if seen[rt.Bin] {
-			continue
-		}
-		seen[rt.Bin] = true
-		out, _ := exec.Command(rt.Bin, "--version").CombinedOutput()
-		v := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", "; ")), " ")
-		fmt.Printf("- %s: %s\n", rt.Name, strings.TrimSuffix(v, ";"))
-	}
+	fmt.Printf("- machine: %s, load average %s before, %s after\n", benchrt.Machine(), r.load[0], r.load[len(r.load)-1])
+	benchrt.PrintVersions(rts)
 	fmt.Println("- network: a namespace from `ip netns add` per container, a veth pair to the host, " +
 		"named in config.json; runuml hands the namespace's eth0 to its guest (netplug)")
 	fmt.Printf("- traffic: one TCP connection, the client's writes and reads 1 MiB, the server's reads %d bytes, "+
@@ -74,13 +60,5 @@ func (r *report) print() {
 		verdict = "NOT met"
 	}
 	fmt.Printf("\nTarget for runuml, ≥ %.0f Gbit/s each way: %s (%.2f in, %.2f out).\n\n", target, verdict, in, out)
-	fmt.Println("## Failed attempts (retried with a fresh container, not in the numbers above)")
-	fmt.Println()
-	for _, rt := range r.rts {
-		fmt.Printf("- %s: %d\n", rt.Name, len(rt.Fails))
-		for _, f := range rt.Fails {
-			fmt.Printf("  - `%s`\n", strings.ReplaceAll(f, "`", "'"))
-		}
-	}
-	fmt.Println()
+	benchrt.PrintFailures(rts)
 }

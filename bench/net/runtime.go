@@ -8,8 +8,3 @@ type ociRuntime struct {
 	*benchrt.Runtime
 	annotations map[string]string
 }
-
-func newRuntime(name, bin, work string, annotations map[string]string) (*ociRuntime, error) {
-	r, err := benchrt.NewRuntime(name, bin, work)
-	return &ociRuntime{r, annotations}, err
-}

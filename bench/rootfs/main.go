@@ -53,20 +53,16 @@ type tree struct {
 }
 
 func bench(runs int) error {
-	work, err := os.MkdirTemp("", "runuml-bench-rootfs-")
+	b, err := benchrt.Start("rootfs", "runuml")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchrt.BuildRunuml(work)
+	defer b.Cleanup()
+	rts, err := b.Runtimes("runuml", "")
 	if err != nil {
 		return err
 	}
-	rt, err := benchrt.NewRuntime("runuml", bin, work)
-	if err != nil {
-		return err
-	}
-	defer rt.Cleanup()
+	rt, work := rts[0], b.Work
 	trees := []*tree{{name: "busybox", rootfs: filepath.Join(work, "busybox", "rootfs")}}
 	if err := busybox(trees[0].rootfs); err != nil {
 		return err
@@ -170,18 +166,13 @@ func allocated(path string) int64 {
 	return st.Blocks * 512
 }
 
-// busybox makes a busybox-static rootfs at dir.
+// busybox makes a busybox-static rootfs at dir with the applets the workload uses.
 func busybox(dir string) error {
-	for _, d := range []string{"bin", "dev", "etc", "proc", "sys", "tmp", "root"} {
+	if err := benchrt.Busybox(dir, "sh", "true", "dd", "find", "cp", "date", "wc", "sync"); err != nil {
+		return err
+	}
+	for _, d := range []string{"etc", "tmp", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(dir, "bin")).CombinedOutput(); err != nil {
-		return fmt.Errorf("busybox-static: %v: %s", err, out)
-	}
-	for _, a := range []string{"sh", "true", "dd", "find", "cp", "date", "wc", "sync"} {
-		if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
 			return err
 		}
 	}
