@@ -183,7 +183,8 @@ func TestNetworkNamespace(t *testing.T) {
 	}
 	go srv.Serve(ln6)
 	serveDNS(t, ns, "other.test", net.IPv4(10, 99, 41, 77))
-	// The guest's IPv6 address is tentative for a moment (duplicate address detection).
+	// The guest takes its IPv6 address over without duplicate address detection (netplug);
+	// the retries are for a slow first neighbour discovery.
 	script := fmt.Sprintf(`ip -o link show eth0; ip route; ip -6 -o addr show eth0; wget -q -O - http://%s/; echo;
 		for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://%s/ && break; sleep 0.3; done; echo; nslookup other.test;
 		mkdir /tmp/www && echo page-from-guest > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && sleep 100`, ln.Addr(), ln6.Addr())

@@ -44,6 +44,10 @@ func configureLink(dev string, iface Interface, setup bool) error {
 		if err != nil {
 			return err
 		}
+		// The address is moving, not new: the namespace held it (and ran IPv6 duplicate
+		// address detection for it). Detecting again would leave it tentative for a second
+		// or more, in which the container's first connections stall on neighbour discovery.
+		addr.Flags |= unix.IFA_F_NODAD
 		if err := netlink.AddrAdd(l, addr); err != nil && (setup || !errors.Is(err, unix.EEXIST)) {
 			return fmt.Errorf("address %s: %w", a, err)
 		}
