@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -72,18 +73,26 @@ func (tty *dockerTTY) status(t *testing.T) int {
 	}
 }
 
+// shell drives the container's sh on the terminal: its prompt, a command, its tty (starting
+// with ttyPrefix) and the terminal's size 30x100, then `exit` with exit; it returns the CLI's
+// exit status.
+func (tty *dockerTTY) shell(t *testing.T, ttyPrefix string, exit int) int {
+	t.Helper()
+	tty.expect(t, "/ # ")
+	tty.send(t, "tty; stty size; echo x-$((6*7))\n")
+	tty.expect(t, "x-42")
+	tty.expect(t, ttyPrefix)
+	tty.expect(t, "30 100")
+	tty.send(t, fmt.Sprintf("exit %d\n", exit))
+	return tty.status(t)
+}
+
 // TestDockerRunTTY: `docker run -it` in a terminal gives a shell prompt on the container's
 // own pty with the terminal's size; a command runs; `exit 5` ends docker run with 5.
 func TestDockerRunTTY(t *testing.T) {
 	d := newDocker(t)
 	tty := d.dockerOnTTY("run", "-it", "--rm", "--runtime=uml", "--network", "none", testImage, "sh")
-	tty.expect(t, "/ # ")
-	tty.send(t, "tty; stty size; echo x-$((6*7))\n")
-	tty.expect(t, "x-42")
-	tty.expect(t, "/dev/pts/0")
-	tty.expect(t, "30 100")
-	tty.send(t, "exit 5\n")
-	if s := tty.status(t); s != 5 {
+	if s := tty.shell(t, "/dev/pts/0", 5); s != 5 {
 		t.Errorf("docker run -it exited %d after `exit 5`, want 5; terminal: %q", s, tty.out.String())
 	}
 }
@@ -94,13 +103,7 @@ func TestDockerExecTTY(t *testing.T) {
 	d := newDocker(t)
 	id := d.detach(testImage, "sleep", "1000")
 	tty := d.dockerOnTTY("exec", "-it", id, "sh")
-	tty.expect(t, "/ # ")
-	tty.send(t, "tty; stty size; echo x-$((6*7))\n")
-	tty.expect(t, "x-42")
-	tty.expect(t, "/dev/pts/")
-	tty.expect(t, "30 100")
-	tty.send(t, "exit 3\n")
-	if s := tty.status(t); s != 3 {
+	if s := tty.shell(t, "/dev/pts/", 3); s != 3 {
 		t.Errorf("docker exec -it exited %d after `exit 3`, want 3; terminal: %q", s, tty.out.String())
 	}
 }

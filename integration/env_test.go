@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,13 +221,19 @@ func (e *env) waitStatus(id, status string) {
 // for checks of what a shell user sees: stdout, stderr and the exit status.
 func (e *env) cli(args ...string) (stdout, stderr string, status int) {
 	e.t.Helper()
+	return e.cliEnv(nil, args...)
+}
+
+// cliEnv is cli with env added to runuml's environment, as for settings read by the monitor
+// (RUNUML_INIT, RUNUML_BOOT_TIMEOUT). Output goes through files, not pipes: a created
+// container's monitor keeps create's stdio open for the container's life.
+func (e *env) cliEnv(env []string, args ...string) (stdout, stderr string, status int) {
+	e.t.Helper()
 	global := []string{"--root", e.root, "--log", e.log, "--log-format", "json"}
 	cmd := exec.CommandContext(e.ctx, runumlBin, append(global, args...)...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	// A create that succeeds leaves a monitor holding stdout and stderr (the container's):
-	// do not wait for them to close.
-	cmd.WaitDelay = 5 * time.Second
+	cmd.Env = append(os.Environ(), env...)
+	out, errOut := e.tempFile(), e.tempFile()
+	cmd.Stdout, cmd.Stderr = out, errOut
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -237,7 +242,20 @@ func (e *env) cli(args ...string) (stdout, stderr string, status int) {
 	case err != nil:
 		e.t.Fatalf("runuml %s: %v", strings.Join(args, " "), err)
 	}
-	return out.String(), errOut.String(), status
+	o, _ := os.ReadFile(out.Name())
+	eo, _ := os.ReadFile(errOut.Name())
+	return string(o), string(eo), status
+}
+
+// tempFile returns a new file in the test's directory, closed after the test.
+func (e *env) tempFile() *os.File {
+	e.t.Helper()
+	f, err := os.CreateTemp(e.dir, "out")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // cliFails runs runuml with args and checks it fails as runc does: exit status 1, nothing

@@ -124,7 +124,7 @@ func TestFaultAgentCrash(t *testing.T) {
 		c := e.createEnv([]string{"RUNUML_INIT=" + fakeAgent(t, "noexec")}, "noexec", e.newBundle([]string{"true"}))
 		e.start(c)
 		began := time.Now()
-		_, stderr, status := e.cliEnv(nil, "exec", "noexec", "true")
+		_, stderr, status := e.cli("exec", "noexec", "true")
 		if took := time.Since(began); status != 1 || !strings.Contains(stderr, "did not start the process") || took > 25*time.Second {
 			t.Errorf("exec with a mute agent: status %d after %v, stderr %q; want 1 and a timeout within the call deadline",
 				status, took.Round(time.Millisecond), stderr)
@@ -187,7 +187,7 @@ func TestFaultFullDisk(t *testing.T) {
 			if err := unix.Fallocate(mustOpen(t, fill), 0, 0, int64(64-free)<<10); err != nil {
 				t.Fatal(err)
 			}
-			_, stderr, status := e.cliEnv(nil, "create", "--bundle", b.Dir, "full")
+			_, stderr, status := e.cli("create", "--bundle", b.Dir, "full")
 			switch {
 			case status == 1 && strings.Contains(stderr, "no space left on device"):
 				remove(e, fill)
@@ -196,7 +196,7 @@ func TestFaultFullDisk(t *testing.T) {
 				}
 			case status == 0:
 				remove(e, fill)
-				if _, _, status := e.cliEnv(nil, "delete", "--force", "full"); status != 0 {
+				if _, _, status := e.cli("delete", "--force", "full"); status != 0 {
 					t.Errorf("delete --force: status %d", status)
 				}
 			default:
@@ -219,40 +219,6 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-// cliEnv is cli with env added to runuml's environment, which create passes on to the
-// monitor (RUNUML_INIT, RUNUML_BOOT_TIMEOUT). Output goes through files, not pipes: a
-// created container's monitor keeps create's stdio open for the container's life.
-func (e *env) cliEnv(env []string, args ...string) (stdout, stderr string, status int) {
-	e.t.Helper()
-	global := []string{"--root", e.root, "--log", e.log, "--log-format", "json"}
-	cmd := exec.CommandContext(e.ctx, runumlBin, append(global, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	out, errOut := e.tempFile(), e.tempFile()
-	cmd.Stdout, cmd.Stderr = out, errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		status = ee.ExitCode()
-	case err != nil:
-		e.t.Fatalf("runuml %s: %v", strings.Join(args, " "), err)
-	}
-	o, _ := os.ReadFile(out.Name())
-	eo, _ := os.ReadFile(errOut.Name())
-	return string(o), string(eo), status
-}
-
-// tempFile returns a new file in the test's directory, closed after the test.
-func (e *env) tempFile() *os.File {
-	e.t.Helper()
-	f, err := os.CreateTemp(e.dir, "out")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { f.Close() })
-	return f
 }
 
 // createEnv creates a container with env added to runuml's, and fails the test if that
