@@ -47,9 +47,6 @@ type Monitor struct {
 	Init   string // host path of runuml-init
 	// ConsoleSocket receives the master of the process's terminal (process.terminal).
 	ConsoleSocket string
-	// Rootless: the monitor runs as an unprivileged user (root of a user namespace of its
-	// own at most), so the guest gets no host cgroups.
-	Rootless bool
 	// OwnUserns: the monitor runs in a user namespace runuml made for it (rootless, as a
 	// user), where the caller's uid is 0: the spec's id mappings are translated into it.
 	OwnUserns bool
@@ -206,7 +203,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ncpus, err := GuestCPUs(spec)
+	ncpus, err := guestCPUs(spec)
 	if err == nil && ncpus > 1 && !k.SMP {
 		err = fmt.Errorf("%w: annotation %s: the guest kernel %s has no SMP", oci.ErrBadConfig, AnnotationCPUs, k.Path)
 	}
@@ -224,7 +221,7 @@ func (m *Monitor) boot(spec *specs.Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Rootless {
+	if m.st.Rootless { // recorded by create: the monitor is at most root of its own user namespace
 		// As runc rootless without a delegated group: the host's hierarchies are root's.
 		m.log.Debug("rootless: no host cgroups; the guest's RAM is its limit, and there is no pause")
 	} else if m.cgroup, err = makeCgroups(m.Store, m.ID, spec, mem); err != nil {

@@ -10,7 +10,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/runuml/runuml/hostfs"
 	"github.com/runuml/runuml/oci"
 )
 
@@ -24,12 +23,10 @@ const (
 	// runs that many CPUs and may use every host CPU the container's cpuset allows, instead of
 	// being pinned to one.
 	AnnotationCPUs = "org.runuml.cpus"
-	// AnnotationRootfs chooses how the rootfs reaches the guest: hostfs, ubd or image:PATH.
-	AnnotationRootfs = hostfs.AnnotationRootfs
 )
 
-// GuestCPUs returns the number of guest CPUs for spec: the annotation, else 1.
-func GuestCPUs(spec *specs.Spec) (int, error) {
+// guestCPUs returns the number of guest CPUs for spec: the annotation, else 1.
+func guestCPUs(spec *specs.Spec) (int, error) {
 	s := spec.Annotations[AnnotationCPUs]
 	if s == "" {
 		return 1, nil

@@ -57,12 +57,12 @@ type Options struct {
 // them as this process's, and returns the guest's network and the kernel arguments that give it the
 // devices, and with o.FD the sockets the kernel must get as those fds.
 func Take(o Options) (cfg *Config, args []string, socks []*os.File, err error) {
+	var opened []*os.File // closed on any error, whatever a return names
 	defer func() {
 		if err != nil {
-			for _, f := range socks {
+			for _, f := range opened {
 				f.Close()
 			}
-			socks = nil
 		}
 	}()
 	links, err := netlink.LinkList()
@@ -101,16 +101,16 @@ func Take(o Options) (cfg *Config, args []string, socks []*os.File, err error) {
 			for _, proto := range []uint16{unix.ETH_P_ALL, 0} {
 				f, err := packetSocket(l, proto)
 				if err != nil {
-					return nil, nil, socks, err
+					return nil, nil, nil, err
 				}
-				socks = append(socks, f)
+				opened = append(opened, f)
 			}
 		}
 	}
 	for i, l := range taken {
 		if err := take(l, cfg.Interfaces[i]); err != nil {
 			Restore(cfg)
-			return nil, nil, socks, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
+			return nil, nil, nil, fmt.Errorf("network: %s: %w", l.Attrs().Name, err)
 		}
 		arg := vectorArg(i, cfg.Interfaces[i], o)
 		if o.FD > 0 {
@@ -118,7 +118,7 @@ func Take(o Options) (cfg *Config, args []string, socks []*os.File, err error) {
 		}
 		args = append(args, arg)
 	}
-	return cfg, args, socks, nil
+	return cfg, args, opened, nil
 }
 
 // packetSocket opens a raw packet socket bound to l and receiving proto (0: nothing).

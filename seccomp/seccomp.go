@@ -1,3 +1,7 @@
+// Package seccomp compiles an OCI seccomp profile to classic BPF and installs it, in pure Go:
+// the guest agent is static and cgo-free, so it cannot use libseccomp. It filters x86_64
+// syscalls only: the guest is x86_64 UML, which has no 32-bit syscall entry, and the host side
+// (the guest kernel's own filter) runs on x86_64.
 package seccomp
 
 import (
@@ -8,11 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
-
-// Package seccomp compiles an OCI seccomp profile to classic BPF and installs it, in pure Go:
-// the guest agent is static and cgo-free, so it cannot use libseccomp. It filters x86_64
-// syscalls only: the guest is x86_64 UML, which has no 32-bit syscall entry, and the host side
-// (the guest kernel's own filter) runs on x86_64.
 
 // Offsets in struct seccomp_data (little-endian x86_64).
 const (

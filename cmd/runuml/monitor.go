@@ -33,8 +33,7 @@ var monitorCommand = &cli.Command{
 			logrus.SetOutput(f)
 		}
 		m := &guest.Monitor{Store: o.Store, ID: id, Kernel: o.Kernel, Init: guest.FindInit(),
-			ConsoleSocket: c.String("console-socket"), Rootless: o.Rootless,
-			OwnUserns: c.Bool("own-userns")}
+			ConsoleSocket: c.String("console-socket"), OwnUserns: c.Bool("own-userns")}
 		if status := m.Run(os.NewFile(3, "ready")); status != 0 {
 			return exitStatus(status)
 		}
