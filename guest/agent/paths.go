@@ -36,18 +36,10 @@ func securePaths(spec *specs.Spec) error {
 // readonlyPath bind-mounts path onto itself read-only, keeping its nosuid, nodev and noexec;
 // a path that does not exist is skipped.
 func readonlyPath(path string) error {
-	if err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
+	if err := bindInstead(path, path, unix.MS_RDONLY); !errors.Is(err, unix.ENOENT) {
 		return err
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return err
-	}
-	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	return unix.Mount(path, path, "", keep|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	return nil
 }
 
 // maskPath hides path: a file under /dev/null, a directory under an empty read-only tmpfs.
