@@ -100,10 +100,7 @@ func validate(s *specs.Spec) error {
 	}
 	if s.Linux != nil {
 		for _, ns := range s.Linux.Namespaces {
-			switch ns.Type {
-			case specs.PIDNamespace, specs.MountNamespace, specs.UTSNamespace, specs.IPCNamespace,
-				specs.CgroupNamespace, specs.NetworkNamespace, specs.UserNamespace, specs.TimeNamespace:
-			default:
+			if _, ok := nsTypes[ns.Type]; !ok {
 				return fmt.Errorf("unknown namespace type %q", ns.Type)
 			}
 		}

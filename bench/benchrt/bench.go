@@ -14,7 +14,6 @@ import (
 
 // Bench is one run of a benchmark: its work dir and what it made there, undone by Cleanup.
 type Bench struct {
-	Name string // "lifecycle" for bench/lifecycle
 	Work string // the work dir, /tmp/runuml-bench-NAME-*
 	Note string // from CrunNamespace, for the report; "" when nothing was needed
 
@@ -44,7 +43,7 @@ func Start(name, runtimes string) (*Bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bench{Name: name, Work: work, Note: note}
+	b := &Bench{Work: work, Note: note}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
 	go func() {
@@ -83,7 +82,7 @@ func (b *Bench) Cleanup() {
 
 // NewRuntime is NewRuntime in the work dir, cleaned up by Cleanup.
 func (b *Bench) NewRuntime(name, bin string) (*Runtime, error) {
-	rt, err := NewRuntime(name, bin, b.Work)
+	rt, err := newRuntime(name, bin, b.Work)
 	if err != nil {
 		return nil, err
 	}

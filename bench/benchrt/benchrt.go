@@ -133,8 +133,8 @@ type Runtime struct {
 	n      int      // containers made so far, for fresh ids
 }
 
-// NewRuntime makes the runtime's state root and stderr file under work.
-func NewRuntime(name, bin, work string) (*Runtime, error) {
+// newRuntime makes the runtime's state root and stderr file under work.
+func newRuntime(name, bin, work string) (*Runtime, error) {
 	dir := strings.NewReplacer(" ", "-", "=", "-", ",", "-", "/", "-").Replace(name)
 	r := &Runtime{Name: name, Bin: bin, root: filepath.Join(work, "root-"+dir), dir: dir, work: work}
 	var err error

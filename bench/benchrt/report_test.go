@@ -7,12 +7,12 @@ import (
 
 func TestWriteFailures(t *testing.T) {
 	work := t.TempDir()
-	rt, err := NewRuntime("runuml gro=false", "runuml", work)
+	rt, err := newRuntime("runuml gro=false", "runuml", work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.stderr.Close()
-	other, err := NewRuntime("runc", "runc", work)
+	other, err := newRuntime("runc", "runc", work)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,11 +31,11 @@ func main() {
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.StringFlag{Name: "kernel", EnvVars: []string{guest.KernelEnv}, Usage: "guest kernel (default: " + guest.DefaultKernel + ")"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "true, false or auto (rootless unless run as host root): no host cgroups, the guest in a user namespace of the caller's"},
-			// Accepted because runc's callers send it; it means nothing for a UML guest yet.
+			// runc's callers send it; a systemd cgroupsPath is read as such either way.
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "cgroupsPath may be systemd's slice:prefix:name (accepted either way)"},
 			&cli.StringFlag{Name: "criu", Hidden: true},
 		},
-		Before: setupLogging,
+		Before: before,
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand, deleteCommand,
 			listCommand, execCommand, psCommand, pauseCommand, resumeCommand, eventsCommand, updateCommand,
@@ -63,7 +63,9 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func setupLogging(c *cli.Context) error {
+// before checks the global flags that options reads (it drops their errors) and sets up
+// logging, before any verb runs.
+func before(c *cli.Context) error {
 	if _, err := container.Rootless(c.String("rootless")); err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func setupLogging(c *cli.Context) error {
 
 // options returns the settings every verb shares.
 func options(c *cli.Context) container.Options {
-	rootless, _ := container.Rootless(c.String("rootless")) // checked in setupLogging
+	rootless, _ := container.Rootless(c.String("rootless")) // checked in before
 	root, _ := container.StateRoot(c.String("root"))
 	fwd := []string{"--root", root, "--rootless", fmt.Sprint(rootless)}
 	for _, name := range []string{"log", "log-format", "kernel"} {
